@@ -21,8 +21,9 @@ fi
 start=$(date +%s)
 [ -x "${venv}/bin/python" ] || "${python}" -m venv "${venv}"
 pip=("${venv}/bin/python" -m pip --disable-pip-version-check)
-"${pip[@]}" install -q -r "${tools_dir}/requirements.txt"
-"${pip[@]}" install -q --no-deps --no-build-isolation -e "${repo_dir}"
+quiet() { "$@" 2> >(grep -v "^WARNING: Location" >&2); }  # hide unreachable-index notes
+quiet "${pip[@]}" install -q -r "${tools_dir}/requirements.txt"
+quiet "${pip[@]}" install -q --no-deps --no-build-isolation -e "${repo_dir}"
 "${venv}/bin/python" -c 'import torch, torchaudio, espnet2.tasks.enh, dispatch' 2>/dev/null || {
     echo "install.sh: the environment in ${venv} does not import; remove it and re-run." >&2
     exit 1

@@ -1,0 +1,119 @@
+"""Size and cost of an ESPnet enhancement model: parameters, MACs per second, CPU real-time factor.
+
+    python -m dispatch.bin.model_stats --config exp/SYS/config.yaml [--model_file exp/SYS/valid.loss.best.pth] \
+        --out exp/SYS/model_stats.json [--fs 16000] [--seconds 4]
+
+``params_M``        trainable parameters / 1e6
+``macs_G_per_s``    MACs of one forward pass on ``seconds`` of audio (FLOPs / 2, counted by
+                    ``torch.utils.flop_counter.FlopCounterMode``: matrix products and convolutions
+                    only; element-wise work is not counted), divided by ``seconds``, / 1e9
+``rtf_cpu_1thread`` median wall time of ``runs`` forward passes with ``torch.set_num_threads(1)``,
+                    divided by ``seconds`` (after ``warmup`` untimed passes)
+The forward pass is ``ESPnetEnhancementModel.forward_enhance`` (encoder, separator, decoder) on a
+batch of one; the weights do not change any of these numbers, so ``--model_file`` is optional.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from typing import Callable, Sequence
+
+import torch
+
+from dispatch.metrics.atomic import atomic_write_text
+
+
+def _forward_fn(model: torch.nn.Module, fs: int) -> Callable[[torch.Tensor], object]:
+    """x: [1, L] -> estimates; uses ``forward_enhance`` when the model has it."""
+    if hasattr(model, "forward_enhance"):
+
+        def run(x: torch.Tensor) -> object:
+            lengths = torch.full((x.shape[0],), x.shape[1], dtype=torch.long)
+            return model.forward_enhance(x, lengths, additional={}, fs=fs)
+
+        return run
+    return lambda x: model(x)
+
+
+def count_params_m(model: torch.nn.Module) -> float:
+    """Trainable parameters in millions."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6
+
+
+def count_macs_g_per_s(model: torch.nn.Module, fs: int = 16000, seconds: float = 4.0) -> float:
+    """MACs (FLOPs / 2) of one forward pass per second of audio, in G."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = 0.1 * torch.randn(1, int(round(fs * seconds)), generator=torch.Generator().manual_seed(0))
+    run = _forward_fn(model, fs)
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        run(x)
+    return counter.get_total_flops() / 2.0 / seconds / 1e9
+
+
+def measure_rtf_cpu_1thread(
+    model: torch.nn.Module, fs: int = 16000, seconds: float = 4.0, runs: int = 5, warmup: int = 1
+) -> float:
+    """Median single-thread CPU time of a forward pass divided by the audio duration."""
+    x = 0.1 * torch.randn(1, int(round(fs * seconds)), generator=torch.Generator().manual_seed(0))
+    run = _forward_fn(model, fs)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        times = []
+        with torch.inference_mode():
+            for i in range(warmup + runs):
+                start = time.perf_counter()
+                run(x)
+                if i >= warmup:
+                    times.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+    return statistics.median(times) / seconds
+
+
+def model_stats(
+    model: torch.nn.Module, fs: int = 16000, seconds: float = 4.0, runs: int = 5
+) -> dict[str, float]:
+    """``{"params_M", "macs_G_per_s", "rtf_cpu_1thread"}`` for a model on CPU (put in eval mode)."""
+    model = model.to("cpu").eval()
+    return {
+        "params_M": count_params_m(model),
+        "macs_G_per_s": count_macs_g_per_s(model, fs, seconds),
+        "rtf_cpu_1thread": measure_rtf_cpu_1thread(model, fs, seconds, runs=runs),
+        "fs": fs,
+        "seconds": seconds,
+        "runs": runs,
+    }
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--config", required=True, help="ESPnet enh config.yaml")
+    parser.add_argument("--model_file", default=None, help="optional .pth (weights do not matter)")
+    parser.add_argument("--out", required=True, help="output JSON")
+    parser.add_argument("--fs", type=int, default=16000)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--runs", type=int, default=5, help="timed runs (the median is kept)")
+    return parser
+
+
+def main(cmd: Sequence[str] | None = None) -> dict[str, float]:
+    args = get_parser().parse_args(cmd)
+    from espnet2.tasks.enh import EnhancementTask
+
+    model, _ = EnhancementTask.build_model_from_file(args.config, args.model_file, "cpu")
+    stats = model_stats(model, args.fs, args.seconds, args.runs)
+    stats.update(config=str(args.config), model_file=args.model_file)
+    atomic_write_text(args.out, json.dumps(stats, indent=2) + "\n")
+    print(json.dumps(stats), flush=True)
+    return stats
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""The distillation model: an ESPnet enhancement student trained next to a frozen teacher.
+
+    L = L_task(s, y) + kd_weight * L_kd(s, t, y)
+
+``L_task`` is the student's own ESPnet criterion list (its ``forward`` is run unchanged, so with
+``kd_loss: none`` the loss is exactly that of ``ESPnetEnhancementModel``). ``t`` is the teacher's
+estimate of the same mixture, computed in eval mode under ``torch.no_grad``.
+
+Checkpoint layout: ``student.*`` and ``teacher.*`` keys. The teacher's parameters have
+``requires_grad=False`` and are left out of the optimizer by ``EnhDistillTask``. Use
+``dispatch.bin.export_student`` to write the student as a stock ESPnet model (prefix-free keys).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import torch
+from espnet2.enh.espnet_model import ESPnetEnhancementModel
+from espnet2.torch_utils.device_funcs import force_gatherable
+from espnet2.train.abs_espnet_model import AbsESPnetModel
+
+from dispatch.kd.features import FeatureTap
+
+
+class CapturedEstimate:
+    """What an ESPnet enhancement model passed to its ``forward_loss``: the final estimates."""
+
+    speech_pre: List[torch.Tensor]  # num_spk x [B, L]
+    speech_lengths: torch.Tensor  # [B]
+    speech_ref: List[torch.Tensor]  # num_spk x [B, L]
+
+
+@contextlib.contextmanager
+def capture_estimate(model: ESPnetEnhancementModel) -> Iterator[CapturedEstimate]:
+    """Run ``model.forward`` unchanged while recording the inputs of its ``forward_loss``.
+
+    ESPnet's forward normalises, resamples and trims before computing the loss; reading the
+    estimates at ``forward_loss`` gives exactly the signals the task loss sees.
+    """
+    captured = CapturedEstimate()
+    original = model.forward_loss
+
+    def recording_forward_loss(speech_pre, speech_lengths, feature_mix, feature_pre, others,
+                               speech_ref, *args, **kwargs):
+        captured.speech_pre = speech_pre
+        captured.speech_lengths = speech_lengths
+        captured.speech_ref = list(speech_ref)
+        return original(speech_pre, speech_lengths, feature_mix, feature_pre, others,
+                        speech_ref, *args, **kwargs)
+
+    model.forward_loss = recording_forward_loss  # instance attribute shadows the method
+    try:
+        yield captured
+    finally:
+        del model.forward_loss
+
+
+class ESPnetEnhDistillModel(AbsESPnetModel):
+    """Student + frozen teacher; ``forward`` returns ESPnet's ``(loss, stats, weight)``."""
+
+    def __init__(
+        self,
+        student: ESPnetEnhancementModel,
+        teacher: ESPnetEnhancementModel,
+        kd_loss: torch.nn.Module,
+        kd_weight: float = 1.0,
+    ):
+        super().__init__()
+        if getattr(student, "num_spk", 1) != 1:
+            raise ValueError(
+                f"the student has num_spk={student.num_spk}; distillation supports "
+                "single-speaker enhancement (num_spk 1) only"
+            )
+        self.student = student
+        self.teacher = teacher
+        self.kd_loss = kd_loss
+        self.kd_weight = float(kd_weight)
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        self.teacher.eval()
+        pairs = list(getattr(kd_loss, "feature_pairs", []) or [])
+        self._teacher_tap: Optional[FeatureTap] = None
+        self._student_tap: Optional[FeatureTap] = None
+        if pairs:
+            self._teacher_tap = FeatureTap(teacher, [t for t, _ in pairs], name="teacher")
+            self._student_tap = FeatureTap(student, [s for _, s in pairs], name="student")
+
+    def train(self, mode: bool = True) -> "ESPnetEnhDistillModel":
+        """ESPnet calls ``model.train()`` every epoch: the teacher stays in eval mode."""
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def trainable_parameters(self) -> Iterator[torch.nn.Parameter]:
+        """Everything the optimizer may update: the student (and any KD-loss parameters)."""
+        return (p for p in self.parameters() if p.requires_grad)
+
+    def teacher_forward(
+        self, speech_mix: torch.Tensor, speech_mix_lengths: torch.Tensor, **kwargs
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """The teacher's estimate [B, L] and its task-loss stats, without gradient."""
+        with torch.no_grad(), capture_estimate(self.teacher) as cap:
+            _, stats, _ = self.teacher(speech_mix, speech_mix_lengths, **kwargs)
+        return cap.speech_pre[0].detach(), stats
+
+    def forward(
+        self,
+        speech_mix: torch.Tensor,
+        speech_mix_lengths: Optional[torch.Tensor] = None,
+        **kwargs,
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
+        for tap in (self._teacher_tap, self._student_tap):
+            if tap is not None:
+                tap.clear()
+        with capture_estimate(self.student) as cap:
+            loss_task, stats, weight = self.student(speech_mix, speech_mix_lengths, **kwargs)
+        stats = {k: v for k, v in stats.items() if k != "loss"}
+        stats["loss_task"] = loss_task.detach()
+
+        if self.kd_weight != 0.0 and not _is_none_loss(self.kd_loss):
+            teacher_wav, teacher_stats = self.teacher_forward(
+                speech_mix, speech_mix_lengths, **kwargs
+            )
+            for key, value in teacher_stats.items():
+                if key != "loss":
+                    stats[f"teacher_{key}"] = value
+            student_wav = cap.speech_pre[0]  # [B, L]
+            ref_wav = cap.speech_ref[0]  # [B, L]
+            length = min(student_wav.shape[-1], teacher_wav.shape[-1], ref_wav.shape[-1])
+            feats = {}
+            if self._student_tap is not None:
+                feats = dict(
+                    student_feats=self._student_tap.features,
+                    teacher_feats=self._teacher_tap.features,
+                )
+            if torch.isfinite(teacher_wav).all():
+                loss_kd, kd_stats = self.kd_loss(
+                    student_wav[..., :length],
+                    teacher_wav[..., :length],
+                    ref_wav[..., :length],
+                    cap.speech_lengths.clamp(max=length),
+                    **feats,
+                )
+                skipped = 0.0
+            else:
+                logging.warning("non-finite teacher output: KD term skipped for this batch")
+                loss_kd, kd_stats, skipped = loss_task.new_zeros(()), {}, 1.0
+            loss = loss_task + self.kd_weight * loss_kd
+            stats["loss_kd"] = loss_kd.detach()
+            stats["kd_skipped"] = loss_task.new_tensor(skipped)
+            for key, value in kd_stats.items():
+                stats[f"kd_{key}"] = value.detach() if torch.is_tensor(value) else value
+        else:
+            loss = loss_task
+        stats["loss"] = loss.detach()
+        for tap in (self._teacher_tap, self._student_tap):
+            if tap is not None:
+                tap.clear()
+        return force_gatherable((loss, stats, weight), loss.device)
+
+    def collect_feats(
+        self, speech_mix: torch.Tensor, speech_mix_lengths: torch.Tensor, **kwargs
+    ) -> Dict[str, torch.Tensor]:
+        return self.student.collect_feats(speech_mix, speech_mix_lengths, **kwargs)
+
+
+def _is_none_loss(kd_loss: torch.nn.Module) -> bool:
+    from dispatch.kd.output_kd import NoKDLoss
+
+    return isinstance(kd_loss, NoKDLoss)

@@ -1,0 +1,198 @@
+"""EnhDistillTask: ESPnet's enhancement task with a frozen teacher and a KD loss.
+
+Every option of ``espnet2.bin.enh_train`` works unchanged and describes the *student*. Added:
+
+    --teacher_config PATH       config.yaml of any ESPnet enh model (stock ESPnet or this toolkit)
+    --teacher_model_file PATH   its weights (*.pth)
+    --teacher_fs HZ             the teacher's sample rate, when its config does not record it
+    --kd_loss NAME              one of dispatch.kd.list_kd_losses()
+    --kd_loss_conf {...}        the method's options
+    --kd_weight W               L = L_task + W * L_kd
+
+Start-up checks (one-line messages, no traceback, exit status 2): the teacher files exist, the
+weights match the config, the sample rates agree, and the KD method and its options are known.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import yaml
+from espnet2.enh.espnet_model import ESPnetEnhancementModel
+from espnet2.tasks.enh import EnhancementTask
+from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet2.utils.types import float_or_none, int_or_none, str_or_none
+
+from dispatch.kd import build_kd_loss
+from dispatch.models.enh_distill import ESPnetEnhDistillModel
+
+#: Options this task adds to ESPnet's; ``export_student`` drops them from the student's config.
+DISTILL_OPTIONS = ("teacher_config", "teacher_model_file", "teacher_fs", "kd_loss",
+                   "kd_loss_conf", "kd_weight")
+
+
+class DistillSetupError(ValueError):
+    """A configuration problem found at start-up; its message is one line for the user."""
+
+
+def _short_list(names: Sequence[str], limit: int = 6) -> str:
+    names = list(names)
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def load_teacher(
+    config: str, model_file: Optional[str], device: str = "cpu"
+) -> Tuple[ESPnetEnhancementModel, argparse.Namespace]:
+    """Build an ESPnet enh model from ``config`` and load ``model_file`` strictly.
+
+    ESPnet's own loader uses ``strict=False``; here a mismatch is an error that names the keys.
+    """
+    if config is None:
+        raise DistillSetupError("--teacher_config is required: pass the teacher's config.yaml")
+    if not Path(config).is_file():
+        raise DistillSetupError(
+            f"teacher config '{config}' does not exist: pass --teacher_config with the "
+            "config.yaml of a trained ESPnet enh model"
+        )
+    try:
+        teacher, teacher_args = EnhancementTask.build_model_from_file(config, None, "cpu")
+    except Exception as exc:  # noqa: BLE001 - any failure here is the config's fault
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DistillSetupError(
+            f"cannot build the teacher from '{config}': {first}; "
+            "check that it is an ESPnet enh config.yaml"
+        ) from None
+    if model_file is None:
+        raise DistillSetupError("--teacher_model_file is required: pass the teacher's .pth")
+    if not Path(model_file).is_file():
+        raise DistillSetupError(
+            f"teacher model file '{model_file}' does not exist: pass --teacher_model_file "
+            "with the .pth saved next to the teacher's config.yaml"
+        )
+    state = torch.load(model_file, map_location="cpu", weights_only=False)
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]  # an ESPnet checkpoint.pth
+    expected = teacher.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shape = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    if missing or unexpected or shape:
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {_short_list(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys: {_short_list(unexpected)}")
+        if shape:
+            parts.append(f"shape mismatch (file vs config): {_short_list(shape, 3)}")
+        raise DistillSetupError(
+            f"teacher model file '{model_file}' does not match config '{config}' ("
+            + "; ".join(parts)
+            + "); pass the .pth that was trained with this config"
+        )
+    teacher.load_state_dict(state, strict=True)
+    return teacher.to(device), teacher_args
+
+
+def teacher_sample_rate(args: argparse.Namespace, teacher_args: argparse.Namespace) -> int:
+    if getattr(args, "teacher_fs", None) is not None:
+        return int(args.teacher_fs)
+    return int(getattr(teacher_args, "sample_rate", 8000))
+
+
+class EnhDistillTask(EnhancementTask):
+    """ESPnet enhancement task whose model is ``ESPnetEnhDistillModel``."""
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        super().add_task_arguments(parser)
+        group = parser.add_argument_group(description="Knowledge distillation related")
+        group.add_argument("--teacher_config", type=str_or_none, default=None,
+                           help="config.yaml of the (frozen) teacher, any ESPnet enh model")
+        group.add_argument("--teacher_model_file", type=str_or_none, default=None,
+                           help="the teacher's model file (*.pth)")
+        group.add_argument("--teacher_fs", type=int_or_none, default=None,
+                           help="teacher sample rate; default: 'sample_rate' in its config")
+        group.add_argument("--kd_loss", type=str, default="l2_mag",
+                           help="KD method (see dispatch.kd.list_kd_losses())")
+        group.add_argument("--kd_loss_conf", action=NestedDictAction, default=dict(),
+                           help="options of the KD method")
+        group.add_argument("--kd_weight", type=float_or_none, default=1.0,
+                           help="weight of the KD loss: L = L_task + kd_weight * L_kd")
+
+    @classmethod
+    def build_kd_loss(cls, args: argparse.Namespace) -> torch.nn.Module:
+        try:
+            return build_kd_loss(args.kd_loss, **(args.kd_loss_conf or {}))
+        except (ValueError, TypeError) as exc:
+            raise DistillSetupError(f"--kd_loss {args.kd_loss}: {exc}") from None
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace) -> ESPnetEnhDistillModel:
+        # ESPnet applies --init inside build_model: here it reaches the student only.
+        student = super().build_model(args)
+        kd_loss = cls.build_kd_loss(args)
+        teacher, teacher_args = load_teacher(args.teacher_config, args.teacher_model_file)
+        fs_teacher = teacher_sample_rate(args, teacher_args)
+        fs_student = int(getattr(args, "sample_rate", 8000))
+        if fs_teacher != fs_student:
+            raise DistillSetupError(
+                f"teacher sample rate {fs_teacher} Hz differs from the student's "
+                f"--sample_rate {fs_student} Hz: use a teacher trained at {fs_student} Hz "
+                "(or pass --teacher_fs if the teacher's config records the wrong rate)"
+            )
+        try:
+            return ESPnetEnhDistillModel(student, teacher, kd_loss, kd_weight=args.kd_weight)
+        except ValueError as exc:
+            raise DistillSetupError(str(exc).splitlines()[0]) from None
+
+    @classmethod
+    def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module
+                         ) -> List[torch.optim.Optimizer]:
+        """The teacher never enters the optimizer: only trainable parameters are passed on."""
+        trainable = _TrainableView(model)
+        return super().build_optimizers(args, trainable)
+
+    @classmethod
+    def check_distill_args(cls, args: argparse.Namespace) -> None:
+        """Build the model once on CPU so that setup errors surface before any worker starts."""
+        cls.build_model(args)
+
+    @classmethod
+    def main(cls, args: Optional[argparse.Namespace] = None,
+             cmd: Optional[Sequence[str]] = None) -> None:
+        if args is None:
+            args = cls.get_parser().parse_args(cmd)
+        if not args.print_config:
+            try:
+                cls.check_distill_args(args)
+            except DistillSetupError as exc:
+                print(f"enh_distill_train: error: {exc}", file=sys.stderr)
+                sys.exit(2)
+        super().main(args=args)
+
+
+class _TrainableView(torch.nn.Module):
+    """Presents only ``requires_grad`` parameters of a model to ESPnet's optimizer builder."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self._model = [model]  # a list keeps it out of this module's own registry
+
+    def parameters(self, recurse: bool = True):
+        return (p for p in self._model[0].parameters(recurse) if p.requires_grad)
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True, **kwargs):
+        return ((n, p) for n, p in self._model[0].named_parameters(prefix, recurse, **kwargs)
+                if p.requires_grad)
+
+    def named_modules(self, *args, **kwargs):
+        return self._model[0].named_modules(*args, **kwargs)

@@ -1,0 +1,115 @@
+"""Shared fixtures: tiny ESPnet enhancement configs, trained-looking teachers, real speech data."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+VENV_PYTHON = REPO / "tools" / "venv" / "bin" / "python"
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def tiny_tasnet_config(channel: int = 16, layer: int = 2, hidden: int = 32) -> Dict:
+    """A Conv-TasNet of a few thousand parameters, trained with SI-SNR, at 16 kHz."""
+    return {
+        "encoder": "conv",
+        "encoder_conf": {"channel": channel, "kernel_size": 16, "stride": 8},
+        "separator": "tcn",
+        "separator_conf": {"num_spk": 1, "layer": layer, "stack": 1, "bottleneck_dim": channel,
+                           "hidden_dim": hidden, "kernel": 3, "nonlinear": "relu"},
+        "decoder": "conv",
+        "decoder_conf": {"channel": channel, "kernel_size": 16, "stride": 8},
+        "criterions": [{"name": "si_snr", "conf": {"eps": 1.0e-7},
+                        "wrapper": "fixed_order", "wrapper_conf": {"weight": 1.0}}],
+        "sample_rate": 16000,
+        "init": None,
+    }
+
+
+def full_args(config: Dict, task=None):
+    """The argparse Namespace that ESPnet's parser produces for ``config`` (all defaults filled)."""
+    from espnet2.tasks.enh import EnhancementTask
+
+    task = task or EnhancementTask
+    parser = task.get_parser()
+    defaults = vars(parser.parse_args([]))
+    defaults.update(config)
+    import argparse
+
+    return argparse.Namespace(**defaults)
+
+
+def write_enh_model(directory: Path, config: Dict, seed: int = 0) -> Dict[str, Path]:
+    """Write ``config.yaml`` + ``model.pth`` of a randomly initialised ESPnet enh model."""
+    from espnet2.tasks.enh import EnhancementTask
+
+    directory.mkdir(parents=True, exist_ok=True)
+    args = full_args(config)
+    torch.manual_seed(seed)
+    model = EnhancementTask.build_model(args)
+    cfg = directory / "config.yaml"
+    cfg.write_text(yaml.safe_dump(vars(args), sort_keys=False))
+    pth = directory / "model.pth"
+    torch.save(model.state_dict(), pth)
+    return {"config": cfg, "model_file": pth}
+
+
+@pytest.fixture(scope="session")
+def teacher_files(tmp_path_factory) -> Dict[str, Path]:
+    return write_enh_model(tmp_path_factory.mktemp("teacher"),
+                           tiny_tasnet_config(channel=24, layer=3, hidden=48), seed=1)
+
+
+def real_pairs(count: int, seconds: float = 1.0, offset: int = 0) -> List[tuple]:
+    """(utt_id, noisy, clean) float32 arrays cut from the real VoiceBank+DEMAND p232 pairs."""
+    folder = SHARED_DATA / "vbd_test_p232"
+    if not folder.is_dir():
+        pytest.skip(f"shared test data not found at {folder}")
+    names = sorted(p.stem for p in (folder / "clean").glob("*.wav"))[offset:offset + count]
+    out = []
+    for name in names:
+        clean, fs = sf.read(folder / "clean" / f"{name}.wav", dtype="float32")
+        noisy, _ = sf.read(folder / "noisy" / f"{name}.wav", dtype="float32")
+        n = min(len(clean), int(seconds * fs))
+        out.append((name, noisy[:n], clean[:n]))
+    return out
+
+
+def write_data_dir(directory: Path, pairs: List[tuple], fs: int = 16000) -> Path:
+    """A Kaldi-style enh data dir (wav.scp, spk1.scp, utt2spk, spk2utt) with wavs inside."""
+    (directory / "wav").mkdir(parents=True, exist_ok=True)
+    wav, spk1, utt2spk = [], [], []
+    for utt, noisy, clean in sorted(pairs, key=lambda p: p[0]):
+        sf.write(directory / "wav" / f"{utt}_noisy.wav", noisy, fs)
+        sf.write(directory / "wav" / f"{utt}_clean.wav", clean, fs)
+        wav.append(f"{utt} {directory / 'wav' / (utt + '_noisy.wav')}")
+        spk1.append(f"{utt} {directory / 'wav' / (utt + '_clean.wav')}")
+        utt2spk.append(f"{utt} {utt}")
+    for name, lines in (("wav.scp", wav), ("spk1.scp", spk1), ("utt2spk", utt2spk),
+                        ("spk2utt", utt2spk)):
+        (directory / name).write_text("\n".join(lines) + "\n")
+    return directory
+
+
+def batch_from_pairs(pairs: List[tuple]) -> Dict[str, torch.Tensor]:
+    """A zero-padded ESPnet enh batch from (utt, noisy, clean) pairs."""
+    lengths = [len(p[1]) for p in pairs]
+    mix = np.zeros((len(pairs), max(lengths)), dtype=np.float32)
+    ref = np.zeros_like(mix)
+    for i, (_, noisy, clean) in enumerate(pairs):
+        mix[i, : len(noisy)] = noisy
+        ref[i, : len(clean)] = clean
+    return {"speech_mix": torch.from_numpy(mix), "speech_ref1": torch.from_numpy(ref),
+            "speech_mix_lengths": torch.tensor(lengths)}
