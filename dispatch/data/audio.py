@@ -72,18 +72,6 @@ def scale_noise_to_snr(clean: np.ndarray, noise: np.ndarray, snr_db: float) -> n
     return noise * (rms(clean) / (rms(noise) * 10.0 ** (snr_db / 20.0)))
 
 
-def fit_length(x: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
-    """A random ``length``-sample segment of ``x`` [L]; a shorter ``x`` is looped from a random offset."""
-    if len(x) == 0:
-        raise ValueError("empty signal")
-    if len(x) >= length:
-        start = int(rng.integers(0, len(x) - length + 1))
-        return x[start:start + length]
-    reps = -(-length // len(x)) + 1
-    start = int(rng.integers(0, len(x)))
-    return np.tile(x, reps)[start:start + length]
-
-
 def avoid_clipping(*signals: np.ndarray, peak: float = 0.99) -> tuple[np.ndarray, ...]:
     """Scale all signals by one factor so that none peaks above ``peak`` (keeps noisy = clean + noise)."""
     top = max((float(np.max(np.abs(s))) for s in signals if len(s)), default=0.0)

@@ -127,7 +127,8 @@ def check_data_dir(data_dir: str | os.PathLike, fs: int = 16000, length_toleranc
     names = [n for n in audio_scp_names(data_dir) if (data_dir / n).is_file()]
     for required in ("wav.scp", "spk1.scp"):
         if required not in names:
-            result.fatal.append(f"{data_dir}/{required}: missing; a data dir needs wav.scp (noisy) and spk1.scp (clean)")
+            result.fatal.append(f"{data_dir}/{required}: missing; a data dir needs wav.scp (noisy) "
+                                "and spk1.scp (clean)")
     if result.fatal:
         return result
     structural = names + (["utt2spk"] if (data_dir / "utt2spk").is_file() else [])
@@ -191,6 +192,7 @@ def check_data_dir(data_dir: str | os.PathLike, fs: int = 16000, length_toleranc
         if bad:
             continue
         ref = result.infos[(utt, "wav.scp")]
+        mismatch = False
         for n in names[1:]:
             info = result.infos[(utt, n)]
             diff = info.frames / info.sr - ref.frames / ref.sr
@@ -198,8 +200,9 @@ def check_data_dir(data_dir: str | os.PathLike, fs: int = 16000, length_toleranc
                 result.issues.append(Issue(utt, n, f"length {info.frames / info.sr:.3f} s differs from wav.scp "
                                                    f"{ref.frames / ref.sr:.3f} s by more than {length_tolerance} s",
                                            TRIM + " to the shorter", "length mismatch"))
+                mismatch = True
         lengths = {_length_at(result.infos[(utt, n)], fs) for n in names}
-        if len(lengths) > 1:
+        if len(lengths) > 1 and not mismatch:
             result.notes.append(f"{utt}: lengths {sorted(lengths)} samples within tolerance; trimmed to {min(lengths)}")
         result.keep.append(utt)
     dropped = {i.utt for i in result.issues if i.fix == DROP}
@@ -240,7 +243,8 @@ def write_checked_dir(result: CheckResult, data_dir: str | os.PathLike, out_dir:
     write_scp(out_dir / "spk2utt", utt2spk_to_spk2utt(pairs))
     keep = set(result.keep)
     for extra in sorted(p for p in data_dir.glob("utt2*") if p.name != "utt2spk" and p.is_file()):
-        lines = [ln for ln in extra.read_text(encoding="utf-8").splitlines() if ln.split()[:1] and ln.split()[0] in keep]
+        lines = [ln for ln in extra.read_text(encoding="utf-8").splitlines()
+                 if ln.split()[:1] and ln.split()[0] in keep]
         atomic_write_text(out_dir / extra.name, "".join(f"{ln}\n" for ln in sorted(lines)))
     return changes
 

@@ -56,7 +56,7 @@ def _at_fs(src: Path, fs: int, dst: Path) -> str:
 
     info = sf.info(str(src))
     if info.samplerate == fs and info.channels == 1:
-        return str(src.resolve())
+        return str(src.absolute())
     write_wav(dst, read_mono(src, fs), fs)
     return str(dst.resolve())
 

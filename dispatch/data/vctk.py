@@ -56,7 +56,7 @@ def _convert(job: tuple[str, Path, int, str]) -> str:
     except (RuntimeError, sf.LibsndfileError) as e:
         raise DataError(f"{src}: cannot read audio ({e}); re-extract the corpus") from None
     if info.samplerate == fs and info.channels == 1:
-        return str(src.resolve())
+        return str(src.absolute())
     write_wav(dst, read_mono(src, fs), fs)
     return str(Path(dst).resolve())
 

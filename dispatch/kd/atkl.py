@@ -1,4 +1,4 @@
-"""AT-KL: attention-transfer KD compared with a KL divergence (Han et al., Distil-DCCRN, arXiv 2408.04267).
+"""AT-KL: attention transfer compared with a KL divergence (Han et al., Distil-DCCRN, 2408.04267).
 
 For every configured layer pair (teacher module path, student module path) a feature map ``F`` is
 reduced to two attention vectors (complex features use their magnitude)::
@@ -13,7 +13,7 @@ linearly interpolated to the student's length (``align_corners=False``) before t
 so architectures with different channel counts and STFT hops are bridged. Then::
 
     KL_pair = KL(softmax(a_T / tau) || softmax(a_S / tau))   for time and for channel, mean over batch
-    L       = sum_pairs (KL_time + KL_channel) + output_weight * (-SI-SNR(s, t))
+    L = attention_weight * sum_pairs (KL_time + KL_channel) + output_weight * (-SI-SNR(s, t))
 
 Padding: frame t of a feature map with T frames is valid iff ``t < ceil(lengths[b] * T / L)``
 (``L`` = samples of the batch). Invalid frames are left out of both vectors, of the softmax and of the
@@ -25,6 +25,7 @@ channel and last dim = time for both models. ``layouts`` optionally gives, per p
 any of ``teacher_channel_dim``, ``teacher_time_dim``, ``student_channel_dim``, ``student_time_dim``
 (e.g. ``{student_channel_dim: 2, student_time_dim: 1}`` for a batch-first LSTM output ``[B, T, H]``).
 
+``layer_pairs`` items are ``[teacher_path, student_path]`` or ``{teacher: ..., student: ...}``.
 Interface: ``feature_pairs`` lists the pairs; the caller taps them with
 :class:`dispatch.kd.features.FeatureTap` and passes ``student_feats=[...]`` and
 ``teacher_feats=[...]`` (one tensor per pair, in pair order). Teacher features are detached.
@@ -114,8 +115,11 @@ class ATKLLoss(nn.Module):
         super().__init__()
         pairs = []
         for pair in layer_pairs or ():
-            if isinstance(pair, str) or len(pair) != 2:
-                raise ValueError(f"each layer pair must be [teacher_path, student_path], got {pair!r}")
+            if isinstance(pair, dict) and set(pair) == {"teacher", "student"}:
+                pair = (pair["teacher"], pair["student"])
+            if isinstance(pair, (str, dict)) or len(pair) != 2:
+                raise ValueError("each layer pair must be [teacher_path, student_path] or "
+                                 f"{{teacher: path, student: path}}, got {pair!r}")
             pairs.append((str(pair[0]), str(pair[1])))
         self.feature_pairs: list[tuple[str, str]] = pairs
         layouts = list(layouts) if layouts else [{} for _ in pairs]

@@ -16,6 +16,7 @@ weights match the config, the sample rates agree, and the KD method and its opti
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -163,8 +164,19 @@ class EnhDistillTask(EnhancementTask):
 
     @classmethod
     def check_distill_args(cls, args: argparse.Namespace) -> None:
-        """Build the model once on CPU so that setup errors surface before any worker starts."""
-        cls.build_model(args)
+        """Build the model once on CPU so that setup errors surface before any worker starts.
+
+        A module-level ``logging.info`` with no handler would install a WARNING-level root
+        handler and hide ESPnet's own logging later, so the root logger is restored afterwards.
+        """
+        root = logging.getLogger()
+        handlers, level = list(root.handlers), root.level
+        try:
+            cls.build_model(args)
+        finally:
+            for handler in root.handlers[len(handlers):]:
+                root.removeHandler(handler)
+            root.setLevel(level)
 
     @classmethod
     def main(cls, args: Optional[argparse.Namespace] = None,

@@ -154,7 +154,8 @@ def test_vctk_missing_variable_and_layout(tmp_path: Path, capsys: pytest.Capture
     (tmp_path / "root/clean_testset_wav").mkdir(parents=True)
     assert prep_vctk.main(["--vctk_root", str(tmp_path / "root"), "--data_dir", str(tmp_path / "data")]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "missing noisy_trainset_28spk_wav/, clean_trainset_28spk_wav/, noisy_testset_wav/;" in err
+    assert err.count("\n") == 1
+    assert "missing noisy_trainset_28spk_wav/, clean_trainset_28spk_wav/, noisy_testset_wav/;" in err
     assert "db.sh" in err and not (tmp_path / "data").exists()
 
 

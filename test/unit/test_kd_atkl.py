@@ -61,8 +61,9 @@ def test_attention_vectors_and_kl_basics():
 
 
 def test_atkl_requires_features_and_validates_layouts():
+    module = build_kd_loss("atkl", layer_pairs=[["a", "b"], {"teacher": "c", "student": "d"}])
+    assert module.feature_pairs == [("a", "b"), ("c", "d")]
     module = build_kd_loss("atkl", layer_pairs=[["a", "b"]])
-    assert module.feature_pairs == [("a", "b")]
     x = torch.randn(1, 800)
     with pytest.raises(ValueError, match="student_feats"):
         module(x, x, x, torch.tensor([800]))
