@@ -23,8 +23,10 @@ start=$(date +%s)
 pip=("${venv}/bin/python" -m pip --disable-pip-version-check)
 quiet() { "$@" 2> >(grep -v "^WARNING: Location" >&2); }  # hide unreachable-index notes
 quiet "${pip[@]}" install -q -r "${tools_dir}/requirements.txt"
+# DNSMOS models ship in the speechmos wheel; its own pins would downgrade numpy, so no deps.
+quiet "${pip[@]}" install -q --no-deps "speechmos==0.0.1.1"
 quiet "${pip[@]}" install -q --no-deps --no-build-isolation -e "${repo_dir}"
-"${venv}/bin/python" -c 'import torch, torchaudio, espnet2.tasks.enh, dispatch' 2>/dev/null || {
+"${venv}/bin/python" -c 'import torch, torchaudio, espnet2.tasks.enh, dispatch' >/dev/null 2>&1 || {
     echo "install.sh: the environment in ${venv} does not import; remove it and re-run." >&2
     exit 1
 }

@@ -10,13 +10,13 @@ batch samplers read these to sort and bucket utterances. Written atomically.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
 import soundfile as sf
+
+from dispatch.utils.io import atomic_write_text
 
 SCP_TO_SHAPE = {"wav.scp": "speech_mix_shape", "spk1.scp": "speech_ref1_shape"}
 
@@ -44,19 +44,12 @@ def num_samples(path: str) -> int:
     return sf.info(path).frames
 
 
-def write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def collect_shapes(data_dir: Path, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     for scp, shape in SCP_TO_SHAPE.items():
         entries = read_scp(data_dir / scp)
         lines = [f"{utt} {num_samples(path)}" for utt, path in sorted(entries.items())]
-        write_atomic(out_dir / shape, "\n".join(lines) + "\n")
+        atomic_write_text(out_dir / shape, "\n".join(lines) + "\n")
 
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:

@@ -15,14 +15,14 @@ ESPnet's ``EnhancementTask`` builds from the exported config.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
 import torch
 import yaml
+
+from dispatch.utils.io import atomic_write, atomic_write_text
 
 #: Model files tried, in order, when --model_file is not given.
 DEFAULT_MODEL_FILES = ("valid.loss.best.pth", "latest.pth")
@@ -64,17 +64,6 @@ def student_config(config: dict) -> dict:
     return {k: v for k, v in config.items() if k not in DISTILL_OPTIONS}
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def export_student(exp_dir: Path, out_dir: Path, model_file: Optional[str] = None) -> Path:
     from espnet2.tasks.enh import EnhancementTask
 
@@ -93,9 +82,9 @@ def export_student(exp_dir: Path, out_dir: Path, model_file: Optional[str] = Non
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out_dir / "config.yaml", lambda p: Path(p).write_text(
-        yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8"))
-    _atomic_write(out_dir / "model.pth", lambda p: torch.save(state, p))
+    atomic_write_text(out_dir / "config.yaml",
+                      yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    atomic_write(out_dir / "model.pth", lambda p: torch.save(state, p))
     return out_dir
 
 

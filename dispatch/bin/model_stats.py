@@ -1,7 +1,8 @@
 """Size and cost of an ESPnet enhancement model: parameters, MACs per second, CPU real-time factor.
 
-    python -m dispatch.bin.model_stats --config exp/SYS/config.yaml [--model_file exp/SYS/valid.loss.best.pth] \
-        --out exp/SYS/model_stats.json [--fs 16000] [--seconds 4]
+    python -m dispatch.bin.model_stats --config exp/SYS/config.yaml \
+        [--model_file exp/SYS/valid.loss.best.pth] --out exp/SYS/model_stats.json \
+        [--fs 16000] [--seconds 4]
 
 ``params_M``        trainable parameters / 1e6
 ``macs_G_per_s``    MACs of one forward pass on ``seconds`` of audio (FLOPs / 2, counted by

@@ -27,6 +27,7 @@ import yaml
 
 from dispatch.kd import build_kd_loss, patch_selection_map
 from dispatch.kd.spectral import complex_stft
+from dispatch.utils.io import atomic_write
 
 
 def parse_conf(text: Optional[str]) -> dict:
@@ -111,7 +112,8 @@ def draw_patch_figure(noisy_logmag: np.ndarray, maps: dict, out: str, fs: int, h
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    fig.savefig(out, dpi=100)
+    suffix = os.path.splitext(out)[1] or ".png"
+    atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=100, format=suffix[1:]), suffix=suffix)
     plt.close(fig)
 
 

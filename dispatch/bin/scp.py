@@ -2,6 +2,7 @@
 
     python -m dispatch.bin.scp split IN OUT1 [OUT2 ...]          # contiguous parts, by utterance
     python -m dispatch.bin.scp filter IDLIST IN [--exclude] [--out OUT]   # stdout without --out
+    python -m dispatch.bin.scp merge OUT IN1 [IN2 ...]           # concatenate, sort, unique ids
     python -m dispatch.bin.scp check-sorted FILE [FILE ...]       # LC_ALL=C sorted and unique
     python -m dispatch.bin.scp validate DATA_DIR [--no_check_files]
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 
 from dispatch.data.scp import (
     DataError,
@@ -33,6 +35,9 @@ def get_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("split", help="split an scp into contiguous parts, one per output file")
     p.add_argument("scp")
     p.add_argument("outputs", nargs="+")
+    p = sub.add_parser("merge", help="concatenate scp files into one sorted scp (ids must be unique)")
+    p.add_argument("out")
+    p.add_argument("inputs", nargs="+")
     p = sub.add_parser("filter", help="keep the entries whose id is in IDLIST (first field of each line)")
     p.add_argument("id_list")
     p.add_argument("scp")
@@ -54,6 +59,14 @@ def main(cmd: list[str] | None = None) -> int:
             parts = split_entries(read_scp(args.scp), len(args.outputs))
             for out, part in zip(args.outputs, parts):
                 write_scp(out, part, sort=False)
+            return 0
+        if args.command == "merge":
+            merged = [e for f in args.inputs for e in read_scp(f)]
+            counts = Counter(e[0] for e in merged)
+            dups = sorted(i for i, c in counts.items() if c > 1)
+            if dups:
+                raise DataError(f"duplicate ids across {', '.join(args.inputs)}: {', '.join(dups[:5])}")
+            write_scp(args.out, merged, sort=True)
             return 0
         if args.command == "filter":
             kept = filter_entries(read_scp(args.scp), read_id_list(args.id_list), args.exclude)

@@ -6,7 +6,6 @@ Signals are float numpy arrays in [-1, 1]: mono ``[L]``, multi-channel ``[L, C]`
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from collections import Counter
 from math import gcd
@@ -18,6 +17,7 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from dispatch.data.scp import DataError, utt2spk_to_spk2utt, write_scp
+from dispatch.utils.io import atomic_write
 
 AUDIO_EXTENSIONS = (".wav", ".flac")
 
@@ -45,15 +45,7 @@ def write_wav(path: str | os.PathLike, x: np.ndarray, fs: int, subtype: str = "P
     path.parent.mkdir(parents=True, exist_ok=True)
     if subtype.startswith("PCM"):
         x = np.clip(x, -1.0, 1.0)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".wav")
-    os.close(fd)
-    try:
-        sf.write(tmp, x, fs, subtype=subtype, format="WAV")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda tmp: sf.write(tmp, x, fs, subtype=subtype, format="WAV"), suffix=".wav")
 
 
 def find_audio(root: str | os.PathLike, extensions: Sequence[str] = AUDIO_EXTENSIONS) -> list[Path]:

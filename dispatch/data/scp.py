@@ -7,9 +7,10 @@ Order is LC_ALL=C order: Python's ``str`` order equals the byte order of the UTF
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
+
+from dispatch.utils.io import atomic_write_text  # noqa: F401  (re-exported)
 
 
 class DataError(Exception):
@@ -17,21 +18,6 @@ class DataError(Exception):
 
 
 Entry = tuple[str, str]  # (key, value)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def read_scp(path: str | os.PathLike) -> list[Entry]:

@@ -29,8 +29,9 @@ from typing import Optional
 import torch
 from torch import nn
 
-from dispatch.kd.spectral import (EPS, Spectra, band_cells, compute_spectra, dfkd_crossover,
-                                  full_precision, mean_crossover_hz, patch_distance)
+from dispatch.kd.spectral import (EPS, PatchGrid, Spectra, band_cells, compute_spectra,
+                                  dfkd_crossover, full_precision, mean_crossover_hz,
+                                  region_distance)
 
 
 def dfkd_band_weights(spectra: Spectra, crossover: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,13 +66,11 @@ class DFKDLoss(nn.Module):
                                  self.hop_length, self.win_length, self.scale_to_ref)
             num_bins, num_frames = sp.mag_s.shape[1:]
             crossover = dfkd_crossover(sp.mag_t, self.eps)  # [B, N]
-            low, high = dfkd_band_weights(sp, crossover)  # [B, F, N]
-            # one "patch" per frame: all bins of frame n share id n
-            index = torch.arange(num_frames, device=low.device).expand(num_bins, num_frames)  # [F, N]
-            d_low, _ = patch_distance(sp.S, sp.T, sp.mag_s, sp.mag_t, low, index, num_frames,
-                                      "cos", self.beta, self.eps)  # [B, N]
-            d_high, _ = patch_distance(sp.S, sp.T, sp.mag_s, sp.mag_t, high, index, num_frames,
-                                       "high", self.beta, self.eps)  # [B, N]
+            # one "patch" per frame: all F bins of frame n, restricted to the band
+            low = PatchGrid(sp.frames, num_bins, num_bins, 1, (None, crossover))  # f <= m
+            high = PatchGrid(sp.frames, num_bins, num_bins, 1, (crossover, None))  # f >= m
+            d_low = region_distance(sp, low, "cos", "st", self.beta, self.eps)  # [B, N]
+            d_high = region_distance(sp, high, "high", "st", self.beta, self.eps)  # [B, N]
             frames = sp.frames.float()  # [B, N]
             num_valid = frames.sum().clamp_min(1.0)
             loss_low = (d_low * frames).sum() / num_valid

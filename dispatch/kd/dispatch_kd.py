@@ -45,42 +45,40 @@ from typing import Optional
 import torch
 from torch import nn
 
-from dispatch.kd.dfkd import check_beta, dfkd_band_weights
-from dispatch.kd.spectral import (EPS, Spectra, compute_spectra, dfkd_crossover, full_precision,
-                                  mean_crossover_hz, patch_distance, patch_index, patch_to_cells)
+from dispatch.kd.dfkd import check_beta
+from dispatch.kd.spectral import (EPS, PatchGrid, Spectra, compute_spectra, dfkd_crossover,
+                                  full_precision, mean_crossover_hz, patch_index, patch_to_cells,
+                                  region_distance, region_mask)
 
 SELECT_MODES = ("topk", "positive", "topk_positive")
 BASES = ("l2_mag", "dfkd")
 
-# A band part: (cell weight [B, F, N] float, distance kind "l2" | "cos" | "high").
-Part = tuple[torch.Tensor, str]
+# A band part: (region, distance kind "l2" | "cos" | "high"); a region is (first bin, last bin),
+# each [B, N] long or None (bin 0 / bin F-1), see ``dispatch.kd.spectral.PatchGrid``.
+Part = tuple[tuple, str]
 
 
-def mixed_patch_distance(a: torch.Tensor, b: torch.Tensor, mag_a: torch.Tensor,
-                         mag_b: torch.Tensor, parts: list[Part], index: torch.Tensor,
-                         num_patches: int, beta: float, eps: float
-                         ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cell-weighted mix of the part distances of every patch.
+def mixed_patch_distance(spectra: Spectra, grids: list[tuple[PatchGrid, str, dict]], pair: str,
+                         beta: float, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cell-weighted mix of the part distances of every patch for spectra ``pair`` (st, sy, ty).
 
-    a, b: [B, F, N] complex; parts: list of ([B, F, N] weight, kind) -> (distance [B, P], n_p [B, P])
+    grids: (grid, kind, sums cache) per part -> (distance [B, P], n_p [B, P])
     """
     total, cells = None, None
-    for weight, kind in parts:
-        dist, n = patch_distance(a, b, mag_a, mag_b, weight, index, num_patches, kind, beta, eps)
+    for grid, kind, sums in grids:
+        dist = region_distance(spectra, grid, kind, pair, beta, eps, sums)  # [B, P]
+        n = grid.cells  # [B, P]
         total = n * dist if total is None else total + n * dist  # [B, P]
         cells = n if cells is None else cells + n  # [B, P]
     return total / cells.clamp_min(1.0), cells
 
 
-def knowledge_gap_score(spectra: Spectra, parts: list[Part], index: torch.Tensor,
-                        num_patches: int, beta: float = 0.5, eps: float = EPS) -> torch.Tensor:
+def knowledge_gap_score(spectra: Spectra, grids: list[tuple[PatchGrid, str, dict]],
+                        beta: float = 0.5, eps: float = EPS) -> torch.Tensor:
     """KGS(p) = D(S, Y; p) - D(T, Y; p), without gradient.  -> [B, P]"""
     with torch.no_grad():
-        sp = spectra
-        gap_s, _ = mixed_patch_distance(sp.S, sp.Y, sp.mag_s, sp.mag_y, parts, index, num_patches,
-                                        beta, eps)  # [B, P]
-        gap_t, _ = mixed_patch_distance(sp.T, sp.Y, sp.mag_t, sp.mag_y, parts, index, num_patches,
-                                        beta, eps)  # [B, P]
+        gap_s, _ = mixed_patch_distance(spectra, grids, "sy", beta, eps)  # [B, P]
+        gap_t, _ = mixed_patch_distance(spectra, grids, "ty", beta, eps)  # [B, P]
         return gap_s - gap_t  # [B, P]
 
 
@@ -112,7 +110,8 @@ def select_patches(kgs: torch.Tensor, valid: torch.Tensor, k: float = 0.8,
 
 @dataclass
 class BandSelection:
-    """Per-patch results of one band: kgs, cells (n_p), valid, selected: [B, P]; index: [F, N]."""
+    """Per-patch results of one band: kgs, cells (n_p), valid, selected: [B, P]; index: [F, N];
+    frames: [B, N] bool (valid frames)."""
 
     loss: torch.Tensor
     kgs: torch.Tensor
@@ -120,6 +119,7 @@ class BandSelection:
     valid: torch.Tensor
     selected: torch.Tensor
     index: torch.Tensor
+    frames: Optional[torch.Tensor] = None
 
     def stats(self, suffix: str = "") -> dict[str, torch.Tensor]:
         """frac_selected, kgs_selected, kgs_unselected (scalars, batch-level)."""
@@ -137,24 +137,29 @@ def selective_band_loss(spectra: Spectra, parts: list[Part], patch_bins: int, pa
                         k: float, select: str, beta: float = 0.5, eps: float = EPS) -> BandSelection:
     """DISPatch on one band: KGS, selection and the cell-normalised loss of the selected patches.
 
-    parts: the band's cells split by distance kind, each ([B, F, N] weight, kind).
+    parts: the band's cells split by distance kind, each (region, kind).
     """
     num_bins, num_frames = spectra.mag_s.shape[1:]
-    index, num_patches = patch_index(num_bins, num_frames, patch_bins, patch_frames,
-                                     spectra.mag_s.device)  # [F, N], P
-    dist, cells = mixed_patch_distance(spectra.S, spectra.T, spectra.mag_s, spectra.mag_t, parts,
-                                       index, num_patches, beta, eps)  # [B, P]
+    grids = [(PatchGrid(spectra.frames, num_bins, patch_bins, patch_frames, region), kind, {})
+             for region, kind in parts]
+    dist, cells = mixed_patch_distance(spectra, grids, "st", beta, eps)  # [B, P]
     valid = cells > 0  # [B, P]
-    kgs = knowledge_gap_score(spectra, parts, index, num_patches, beta, eps)  # [B, P]
+    kgs = knowledge_gap_score(spectra, grids, beta, eps)  # [B, P]
     selected = select_patches(kgs, valid, k, select)  # [B, P]
     weight = selected.float() * cells  # [B, P]
     loss = (weight * dist).sum() / weight.sum().clamp_min(1.0)
-    return BandSelection(loss, kgs, cells, valid, selected, index)
+    index, _ = patch_index(num_bins, num_frames, patch_bins, patch_frames,
+                           spectra.mag_s.device)  # [F, N]
+    return BandSelection(loss, kgs, cells, valid, selected, index, spectra.frames)
 
 
 def band_cell_map(band: BandSelection, parts: list[Part]) -> dict[str, torch.Tensor]:
     """Per-cell KGS (NaN outside the band) and selection mask of one band.  -> [B, F, N] each"""
-    in_band = sum(weight for weight, _ in parts) > 0  # [B, F, N]
+    num_bins = band.index.shape[0]
+    in_band = None
+    for region, _ in parts:
+        mask = region_mask(region, band.frames, num_bins)  # [B, F, N]
+        in_band = mask if in_band is None else in_band | mask
     kgs = patch_to_cells(band.kgs, band.index)  # [B, F, N]
     mask = patch_to_cells(band.selected, band.index) & in_band  # [B, F, N]
     return {"kgs": torch.where(in_band, kgs, torch.full_like(kgs, float("nan"))), "mask": mask}
@@ -250,10 +255,10 @@ class DISPatchLoss(SelectivePatchLoss):
 
     def bands(self, spectra: Spectra):
         if self.base == "l2_mag":
-            return [("all", [(spectra.cells, "l2")], self.patch_bins)], None
-        crossover = dfkd_crossover(spectra.mag_t, self.eps)  # [B, N]
-        low, high = dfkd_band_weights(spectra, crossover)  # [B, F, N]
-        return [("all", [(low, "cos"), (high, "high")], self.patch_bins)], crossover
+            return [("all", [((None, None), "l2")], self.patch_bins)], None
+        crossover = dfkd_crossover(spectra.mag_t, self.eps)  # [B, N]: low f <= m, high f >= m
+        parts = [((None, crossover), "cos"), ((crossover, None), "high")]
+        return [("all", parts, self.patch_bins)], crossover
 
 
 def patch_selection_map(kd_loss: nn.Module, student_wav: torch.Tensor, teacher_wav: torch.Tensor,

@@ -64,6 +64,20 @@ def mssp_band_weights(spectra: Spectra, split: str, split_bin: int, eps: float =
     return low, high, crossover
 
 
+def mssp_band_regions(spectra: Spectra, split: str, split_bin: int, eps: float = EPS
+                      ) -> tuple[tuple, tuple, torch.Tensor]:
+    """Regions (first bin, last bin) of the low and high bands and the crossover of every frame.
+
+    Same bands as :func:`mssp_band_weights`, as regions for ``PatchGrid``.
+    -> (low region, high region, crossover [B, N] long)
+    """
+    if split == "adaptive":
+        crossover = dfkd_crossover(spectra.mag_t, eps)  # [B, N]
+        return (None, crossover), (crossover, None), crossover
+    crossover = torch.full_like(spectra.frames, split_bin, dtype=torch.long)  # [B, N]
+    return (None, crossover - 1), (crossover, None), crossover
+
+
 class MSSPLoss(SelectivePatchLoss):
     """``mssp``: DISPatch with a small patch in the low band and a large one in the high band."""
 
@@ -83,7 +97,7 @@ class MSSPLoss(SelectivePatchLoss):
         self.split_bin = fixed_split_bin(self.split_hz, n_fft, self.fs)
 
     def bands(self, spectra: Spectra):
-        low, high, crossover = mssp_band_weights(spectra, self.split, self.split_bin, self.eps)
+        low, high, crossover = mssp_band_regions(spectra, self.split, self.split_bin, self.eps)
         low_kind, high_kind = ("l2", "l2") if self.base == "l2_mag" else ("cos", "high")
         return [("low", [(low, low_kind)], self.low_patch_bins),
                 ("high", [(high, high_kind)], self.high_patch_bins)], crossover

@@ -52,8 +52,10 @@ class L2MagLoss(nn.Module):
         with full_precision(student_wav.device):
             sp = compute_spectra(student_wav, teacher_wav, ref_wav, lengths, self.n_fft,
                                  self.hop_length, self.win_length, self.scale_to_ref)
-            cells = sp.cells  # [B, F, N]
-            loss = (cells * (sp.mag_s - sp.mag_t) ** 2).sum() / cells.sum().clamp_min(1.0)
+            per_frame = ((sp.mag_s - sp.mag_t) ** 2).sum(dim=1)  # [B, N]
+            frames = sp.frames.float()  # [B, N]
+            num_cells = frames.sum() * sp.mag_s.shape[1]
+            loss = (per_frame * frames).sum() / num_cells.clamp_min(1.0)
         return loss, {"loss": loss.detach()}
 
 

@@ -256,3 +256,176 @@ def patch_distance(a: torch.Tensor, b: torch.Tensor, mag_a: torch.Tensor, mag_b:
     else:
         raise ValueError(f"unknown patch distance kind {kind!r}; choose one of: l2, cos, high")
     return out, cells
+
+
+# ----------------------------------------------------------------------------- fast patch sums
+#
+# The helpers above (patch_index / patch_sum / patch_distance) spell out the definitions with
+# per-cell weights and a scatter-add; they are kept for reference and plotting. The losses use the
+# helpers below, which give the same sums without materialising a per-cell weight per band:
+#
+# * a band is a *region* of bins per frame, ``first[b, n] <= f <= last[b, n]`` (None: bin 0 / F-1);
+# * the sum of a cell quantity over every bin group is one matrix product with a [G, F] 0/1 matrix;
+# * only the one group per frame that a region edge cuts needs a partial sum: a gather of
+#   ``patch_bins`` bins, so the edge costs ~patch_bins/F of a pass;
+# * cell counts are computed from the edges (no pass over the cells); frame validity is applied to
+#   the [B, G, N] group sums, and ``patch_frames`` groups are one more (small) matrix product.
+# Cancellation stays inside one group (full group sum minus an in-group prefix).
+
+Region = tuple  # (first bin [B, N] long or None, last bin [B, N] long or None)
+
+
+def group_matrix(size: int, group: int, device: Optional[torch.device] = None) -> torch.Tensor:
+    """0/1 matrix summing ``group`` consecutive items (last group shorter).  -> [G, size] float32"""
+    ids = torch.arange(size, device=device) // group  # [size]
+    groups = torch.arange(num_groups(size, group), device=device)  # [G]
+    return (groups[:, None] == ids[None, :]).float()  # [G, size]
+
+
+class PatchGrid:
+    """Per-patch sums of cell quantities over one band region of the bin-0 / frame-0 anchored grid.
+
+    frames: [B, N] bool (valid frames); region: (first, last) with [B, N] long or None.
+    ``sums(x)``: x [B, F, N] -> [B, P] with P = G * Gn ordered as ``patch_index`` (g * Gn + gn);
+    ``cells``: [B, P] float, the number of valid in-region cells of every patch.
+    """
+
+    def __init__(self, frames: torch.Tensor, num_bins: int, patch_bins: int, patch_frames: int,
+                 region: Region = (None, None)) -> None:
+        device = frames.device
+        self.num_bins, self.patch_bins = num_bins, patch_bins
+        self.batch, num_frames = frames.shape
+        self.matrix = group_matrix(num_bins, patch_bins, device)  # [G, F]
+        self.num_bin_groups = self.matrix.shape[0]
+        self.frame_matrix = (group_matrix(num_frames, patch_frames, device).t().contiguous()
+                             if patch_frames > 1 else None)  # [N, Gn]
+        self.frame_weight = frames.float()[:, None, :]  # [B, 1, N]
+        groups = torch.arange(self.num_bin_groups, device=device)  # [G]
+        self.group_start = (groups * patch_bins)[None, :, None]  # [1, G, 1]
+        self.group_size = (num_bins - self.group_start).clamp(max=patch_bins)  # [1, G, 1]
+        first, last = region
+        self.upper = None if last is None else self._edge(last)
+        self.lower = None if first is None else self._edge(first - 1)
+        count = self.group_size.expand(self.batch, -1, num_frames).float()  # [B, G, N]
+        if self.upper is not None:
+            count = self.upper["count"]
+        if self.lower is not None:
+            count = count - self.lower["count"]
+        self.cells = self._reduce_frames(count)  # [B, P]
+
+    def _edge(self, edge: torch.Tensor) -> dict:
+        """Gather plan for the in-group prefix sum ``sum_{f <= edge}`` (edge [B, N], may be -1)."""
+        edge = edge.long()
+        count = (edge[:, None, :] + 1 - self.group_start).clamp(min=0)  # [B, G, N]
+        count = torch.minimum(count, self.group_size).float()  # [B, G, N]
+        if self.num_bin_groups == 1:  # one group of all bins (DFKD): a mask beats a gather
+            bins = torch.arange(self.num_bins, device=edge.device)[None, :, None]  # [1, F, 1]
+            return {"mask": (bins <= edge[:, None, :]).float(), "count": count}  # [B, F, N]
+        group = edge.clamp(0, self.num_bins - 1) // self.patch_bins  # [B, N]
+        offsets = torch.arange(self.patch_bins, device=edge.device)[None, :, None]  # [1, pb, 1]
+        positions = (group * self.patch_bins)[:, None, :] + offsets  # [B, pb, N]
+        gid = torch.arange(self.num_bin_groups, device=edge.device)[None, :, None]  # [1, G, 1]
+        return {
+            "index": positions.clamp(max=self.num_bins - 1),  # [B, pb, N]
+            "take": (positions <= edge[:, None, :]).float(),  # [B, pb, N]
+            "before": (gid < group[:, None, :]).float(),  # [B, G, N] groups wholly <= edge
+            "here": (gid == group[:, None, :]).float(),  # [B, G, N] the group the edge cuts
+            "count": count,  # [B, G, N]
+        }
+
+    @staticmethod
+    def _prefix(x: torch.Tensor, full: torch.Tensor, plan: dict) -> torch.Tensor:
+        """In-group prefix sums up to the edge.  x [B, F, N], full [B, G, N] -> [B, G, N]"""
+        if "mask" in plan:
+            return (x * plan["mask"]).sum(dim=1, keepdim=True)  # [B, 1, N]
+        partial = (torch.gather(x, 1, plan["index"]) * plan["take"]).sum(dim=1)  # [B, N]
+        return full * plan["before"] + partial[:, None, :] * plan["here"]  # [B, G, N]
+
+    def _reduce_frames(self, y: torch.Tensor) -> torch.Tensor:
+        y = y * self.frame_weight  # [B, G, N]
+        if self.frame_matrix is not None:
+            y = torch.matmul(y, self.frame_matrix)  # [B, G, Gn]
+        return y.reshape(self.batch, -1)  # [B, P]
+
+    def sums(self, x: torch.Tensor) -> torch.Tensor:
+        """Sum of the cell quantity x over the valid in-region cells of every patch.  -> [B, P]"""
+        full = torch.matmul(self.matrix, x)  # [B, G, N]
+        out = full if self.upper is None else self._prefix(x, full, self.upper)
+        if self.lower is not None:
+            out = out - self._prefix(x, full, self.lower)
+        return self._reduce_frames(out)  # [B, P]
+
+
+def region_mask(region: Region, frames: torch.Tensor, num_bins: int) -> torch.Tensor:
+    """Valid in-region cells.  region: ([B, N] | None, [B, N] | None), frames [B, N] -> [B, F, N]"""
+    bins = torch.arange(num_bins, device=frames.device)[None, :, None]  # [1, F, 1]
+    mask = frames[:, None, :].expand(-1, num_bins, -1)  # [B, F, N]
+    first, last = region
+    if first is not None:
+        mask = mask & (bins >= first[:, None, :])
+    if last is not None:
+        mask = mask & (bins <= last[:, None, :])
+    return mask
+
+
+#: cell quantities of a pair (a, b) of spectra: ``cross`` Re<a, b>, ``sq`` (|a| - |b|)^2, ``e`` |a|^2
+def cell_quantity(spectra: Spectra, name: str) -> torch.Tensor:
+    """A per-cell quantity, cached on ``spectra``: cross_st, cross_sy, cross_ty, sq_st, sq_sy,
+    sq_ty, e_s, e_t, e_y.  -> [B, F, N] float32 (those without ``s`` carry no gradient)."""
+    cache = spectra.__dict__.setdefault("_cell_cache", {})
+    kind, pair = name.split("_")
+    grad = torch.is_grad_enabled() and "s" in pair
+
+    def compute() -> torch.Tensor:
+        spec = {"s": spectra.S, "t": spectra.T, "y": spectra.Y}
+        mag = {"s": spectra.mag_s, "t": spectra.mag_t, "y": spectra.mag_y}
+        if kind == "e":
+            return mag[pair] * mag[pair]
+        if kind == "sq":
+            return (mag[pair[0]] - mag[pair[1]]) ** 2
+        a, b = spec[pair[0]], spec[pair[1]]  # cross
+        return torch.addcmul(a.real * b.real, a.imag, b.imag)
+
+    return cached(cache, name, grad, compute)
+
+
+def cached(cache: dict, name: str, grad: bool, compute) -> torch.Tensor:
+    """``compute()`` once per (name, grad); a value with gradient serves no-grad uses detached."""
+    if (name, True) in cache:
+        value = cache[(name, True)]
+        return value if grad else value.detach()
+    if not grad and (name, False) in cache:
+        return cache[(name, False)]
+    with torch.set_grad_enabled(grad):
+        value = compute()
+    cache[(name, grad)] = value
+    return value
+
+
+def region_distance(spectra: Spectra, grid: PatchGrid, kind: str, pair: str, beta: float = 0.5,
+                    eps: float = EPS, sums_cache: Optional[dict] = None) -> torch.Tensor:
+    """``patch_distance`` of spectra ``pair`` ("st", "sy" or "ty") over the grid's region.  -> [B, P]
+
+    A patch with no cells gets distance 0. Quantities without the student carry no gradient;
+    ``sums_cache`` (one per grid) shares the sums between the pairs (detached where no gradient).
+    """
+    sums_cache = {} if sums_cache is None else sums_cache
+
+    def total(name: str) -> torch.Tensor:
+        grad = torch.is_grad_enabled() and "s" in name.split("_")[1]
+        return cached(sums_cache, name, grad, lambda: grid.sums(cell_quantity(spectra, name)))
+
+    cells = grid.cells  # [B, P]
+    if kind in ("l2", "high"):
+        l2 = total(f"sq_{pair}") / cells.clamp_min(1.0)  # [B, P]
+    if kind in ("cos", "high"):
+        cos = cosine_from_sums(total(f"cross_{pair}"), total(f"e_{pair[0]}"),
+                               total(f"e_{pair[1]}"), eps)  # [B, P]
+        cos = torch.where(cells > 0, cos, torch.zeros_like(cos))
+    if kind == "l2":
+        return l2
+    if kind == "cos":
+        return cos
+    if kind == "high":
+        return beta * cos + (1.0 - beta) * l2
+    raise ValueError(f"unknown patch distance kind {kind!r}; choose one of: l2, cos, high")

@@ -1,12 +1,12 @@
 """Per-utterance speech-enhancement metrics (numpy in, float out).
 
 - ``intrusive``: PESQ WB/NB, STOI, ESTOI, SI-SNR, SDR (agree with ``espnet2.bin.enh_scoring``)
-- ``composite``: CSIG, CBAK, COVL of Hu & Loizou (2008) with LLR, WSS and segmental SNR
+- ``composite``: ``composite.composite(ref, est, fs)``: CSIG, CBAK, COVL of Hu & Loizou (2008)
+  from LLR, WSS, segmental SNR and PESQ
 - ``dnsmos``: DNSMOS P.835 SIG/BAK/OVRL (+ P.808) with onnxruntime, when the models are installed
 - ``scoring``: load, check and score one utterance (used by ``dispatch.bin.score``)
 - ``bootstrap``: paired-bootstrap confidence interval of a mean difference
 """
-from dispatch.metrics.composite import composite
 from dispatch.metrics.intrusive import MetricUnavailable, estoi, pesq_nb, pesq_wb, sdr, si_snr, stoi
 
-__all__ = ["composite", "MetricUnavailable", "estoi", "pesq_nb", "pesq_wb", "sdr", "si_snr", "stoi"]
+__all__ = ["MetricUnavailable", "estoi", "pesq_nb", "pesq_wb", "sdr", "si_snr", "stoi"]

@@ -59,7 +59,17 @@ def capture_estimate(model: ESPnetEnhancementModel) -> Iterator[CapturedEstimate
 
 
 class ESPnetEnhDistillModel(AbsESPnetModel):
-    """Student + frozen teacher; ``forward`` returns ESPnet's ``(loss, stats, weight)``."""
+    """Student + frozen teacher; ``forward`` returns ESPnet's ``(loss, stats, weight)``.
+
+    A batch whose teacher output is NaN/Inf keeps its task loss and drops only the KD term:
+    the student's own loss against the clean reference is still valid, so the step still
+    teaches it something, and the gradient stays finite. A warning is logged and the stat
+    ``kd_skipped`` is 1 (its epoch mean is the fraction of skipped batches); ``loss_kd`` and
+    the ``kd_*`` stats are NaN for that batch, which ESPnet's reporter leaves out of the epoch
+    means. The stat keys are the same on every batch, as DDP's all-reduce of stats requires.
+    A batch whose *total* loss is non-finite (e.g. a NaN input) is skipped whole by ESPnet's
+    trainer: it sees a non-finite grad norm and does not update ("Skipping updating the model").
+    """
 
     def __init__(
         self,
@@ -115,15 +125,25 @@ class ESPnetEnhDistillModel(AbsESPnetModel):
         for tap in (self._teacher_tap, self._student_tap):
             if tap is not None:
                 tap.clear()
+        # teacher-output cache (dispatch.bin.cache_teacher): an extra stream, not for ESPnet
+        cached_teacher = kwargs.pop("teacher_ref1", None)  # [B, L]
+        kwargs.pop("teacher_ref1_lengths", None)
         with capture_estimate(self.student) as cap:
             loss_task, stats, weight = self.student(speech_mix, speech_mix_lengths, **kwargs)
         stats = {k: v for k, v in stats.items() if k != "loss"}
         stats["loss_task"] = loss_task.detach()
 
         if self.kd_weight != 0.0 and not _is_none_loss(self.kd_loss):
-            teacher_wav, teacher_stats = self.teacher_forward(
-                speech_mix, speech_mix_lengths, **kwargs
-            )
+            if cached_teacher is not None:
+                if self._teacher_tap is not None:
+                    raise ValueError("a teacher-output cache cannot serve feature KD (atkl)")
+                # trimmed like the references (ESPnet cuts them to the longest mixture)
+                teacher_wav = cached_teacher[..., : cap.speech_ref[0].shape[-1]].float()
+                teacher_stats = {}
+            else:
+                teacher_wav, teacher_stats = self.teacher_forward(
+                    speech_mix, speech_mix_lengths, **kwargs
+                )
             for key, value in teacher_stats.items():
                 if key != "loss":
                     stats[f"teacher_{key}"] = value
@@ -147,9 +167,19 @@ class ESPnetEnhDistillModel(AbsESPnetModel):
                 skipped = 0.0
             else:
                 logging.warning("non-finite teacher output: KD term skipped for this batch")
-                loss_kd, kd_stats, skipped = loss_task.new_zeros(()), {}, 1.0
+                with torch.no_grad():  # only for the stat keys, reported as NaN
+                    _, kd_stats = self.kd_loss(
+                        student_wav[..., :length].detach(),
+                        torch.nan_to_num(teacher_wav[..., :length], 0.0, 0.0, 0.0),
+                        ref_wav[..., :length],
+                        cap.speech_lengths.clamp(max=length),
+                        **feats,
+                    )
+                kd_stats = {k: torch.full_like(torch.as_tensor(v, dtype=torch.float32), float("nan"))
+                            for k, v in kd_stats.items()}
+                loss_kd, skipped = loss_task.new_zeros(()), 1.0
             loss = loss_task + self.kd_weight * loss_kd
-            stats["loss_kd"] = loss_kd.detach()
+            stats["loss_kd"] = loss_kd.detach() if not skipped else loss_task.new_tensor(float("nan"))
             stats["kd_skipped"] = loss_task.new_tensor(skipped)
             for key, value in kd_stats.items():
                 stats[f"kd_{key}"] = value.detach() if torch.is_tensor(value) else value

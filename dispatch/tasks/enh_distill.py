@@ -29,6 +29,7 @@ from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import float_or_none, int_or_none, str_or_none
 
 from dispatch.kd import build_kd_loss
+import dispatch.models.register  # noqa: F401  (separator: uformer for teacher and student)
 from dispatch.models.enh_distill import ESPnetEnhDistillModel
 
 #: Options this task adds to ESPnet's; ``export_student`` drops them from the student's config.
@@ -130,6 +131,11 @@ class EnhDistillTask(EnhancementTask):
                            help="weight of the KD loss: L = L_task + kd_weight * L_kd")
 
     @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        """ESPnet's, plus ``teacher_ref1``: the teacher-output cache (dispatch.bin.cache_teacher)."""
+        return tuple(super().optional_data_names(train, inference)) + ("teacher_ref1",)
+
+    @classmethod
     def build_kd_loss(cls, args: argparse.Namespace) -> torch.nn.Module:
         try:
             return build_kd_loss(args.kd_loss, **(args.kd_loss_conf or {}))
@@ -172,6 +178,9 @@ class EnhDistillTask(EnhancementTask):
         root = logging.getLogger()
         handlers, level = list(root.handlers), root.level
         try:
+            from dispatch.bin.cache_teacher import check_teacher_cache
+
+            check_teacher_cache(args)
             cls.build_model(args)
         finally:
             for handler in root.handlers[len(handlers):]:

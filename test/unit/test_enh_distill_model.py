@@ -166,3 +166,120 @@ def test_error_is_one_line_without_traceback(teacher_files, tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "patch_bins" in proc.stderr.strip().splitlines()[-1]
+
+
+# --- issue 8: AT-KL layer paths at start-up; finite KD losses; NaN teacher; one bad batch -------
+
+ATKL_PAIRS = [["separator.tcn.network.0", "separator.tcn.network.0"], ["encoder", "encoder"]]
+
+
+@pytest.mark.parametrize("pair, side", [(["separator.tcn.5", "encoder"], "teacher"),
+                                        (["encoder", "separator.nope"], "student")])
+def test_error_atkl_layer_path(teacher_files, tmp_path, capsys, pair, side):
+    line = run_main(base_cmd(teacher_files, tmp_path) + [
+        "--teacher_config", str(teacher_files["config"]),
+        "--teacher_model_file", str(teacher_files["model_file"]), "--kd_loss", "atkl",
+        "--kd_loss_conf", f"{{layer_pairs: [[{pair[0]}, {pair[1]}]]}}"], capsys)
+    bad = pair[0] if side == "teacher" else pair[1]
+    assert line.startswith(f"enh_distill_train: error: no module '{bad}' in {side}; available: ")
+    assert "encoder" in line and "separator.tcn" in line
+    assert not (tmp_path / "exp").exists()  # stopped before ESPnet wrote anything
+
+
+KD_METHODS = {"l2_mag": {}, "sisnr": {}, "dfkd": {}, "dispatch": {}, "mssp": {},
+              "atkl": {"layer_pairs": ATKL_PAIRS}}
+
+
+@pytest.mark.parametrize("kd_loss", list(KD_METHODS))
+def test_kd_finite_on_silence_and_zero_teacher(teacher_files, batch, kd_loss):
+    model = build(distill_args(teacher_files, kd_loss=kd_loss, kd_loss_conf=KD_METHODS[kd_loss]))
+    silent = dict(batch, speech_mix=torch.zeros_like(batch["speech_mix"]),
+                  speech_ref1=torch.zeros_like(batch["speech_ref1"]))
+    for case in ("silent utterances", "all-zero teacher output"):
+        if case == "all-zero teacher output":
+            for p in model.teacher.parameters():
+                p.data.zero_()
+            with torch.no_grad():
+                teacher_wav, _ = model.teacher_forward(batch["speech_mix"],
+                                                       batch["speech_mix_lengths"])
+            assert teacher_wav.abs().max() == 0
+        model.train()
+        model.zero_grad()
+        loss, stats, _ = model(**(silent if case == "silent utterances" else batch))
+        assert torch.isfinite(stats["loss_kd"]) and torch.isfinite(loss), (case, stats)
+        assert stats["kd_skipped"] == 0
+        assert all(torch.isfinite(v) for k, v in stats.items() if k.startswith("kd_")), case
+        loss.backward()
+        assert all(torch.isfinite(p.grad).all() for p in model.student.parameters()
+                   if p.grad is not None), case
+
+
+@pytest.mark.parametrize("kd_loss", ["l2_mag", "atkl"])
+def test_nan_teacher_drops_kd_term_only(teacher_files, batch, kd_loss, monkeypatch, caplog):
+    """The batch keeps its task loss, the KD term is dropped, the skip is counted, keys are stable."""
+    from dispatch.tasks.enh_distill import EnhDistillTask
+
+    args = distill_args(teacher_files, kd_loss=kd_loss, kd_loss_conf=KD_METHODS[kd_loss])
+    model = build(args)
+    model.train()
+    good_loss, good_stats, _ = model(**batch)
+
+    original = model.teacher_forward
+
+    def nan_teacher(*a, **k):
+        wav, stats = original(*a, **k)
+        return torch.full_like(wav, float("nan")), stats
+
+    monkeypatch.setattr(model, "teacher_forward", nan_teacher)
+    optimizers = EnhDistillTask.build_optimizers(args, model)
+    before = copy.deepcopy(model.student.state_dict())
+    with caplog.at_level("WARNING"):
+        loss, stats, _ = model(**batch)
+    assert "non-finite teacher output" in caplog.text
+    assert torch.isfinite(loss) and torch.equal(loss, stats["loss_task"])
+    assert torch.allclose(stats["loss_task"], good_stats["loss_task"])  # same student, same batch
+    assert stats["kd_skipped"] == 1 and good_stats["kd_skipped"] == 0
+    # the same stat keys as a normal batch (DDP all-reduces stats key by key); KD values are NaN,
+    # which ESPnet's reporter leaves out of the epoch means
+    assert stats.keys() == good_stats.keys()
+    assert torch.isnan(stats["loss_kd"]) and all(
+        torch.isnan(v) for k, v in stats.items() if k.startswith("kd_") and k != "kd_skipped")
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.student.parameters()
+               if p.grad is not None)
+    for opt in optimizers:
+        opt.step()
+    after = model.student.state_dict()
+    assert any(not torch.equal(after[k], before[k]) for k in before)  # the step still trained
+
+
+def test_one_bad_batch_through_espnet_trainer(teacher_files, batch, caplog):
+    """ESPnet's train_one_epoch with a NaN batch between good ones: no crash, no NaN weights.
+
+    A NaN input makes the student's loss NaN; ESPnet's trainer sees a non-finite grad norm and
+    skips that update ("The grad norm is nan. Skipping updating the model.").
+    """
+    from espnet2.train.distributed_utils import DistributedOption
+    from espnet2.train.reporter import Reporter
+    from espnet2.train.trainer import Trainer
+
+    from dispatch.tasks.enh_distill import EnhDistillTask
+
+    args = distill_args(teacher_files, kd_loss="l2_mag", log_interval=1)
+    model = build(args)
+    optimizers = EnhDistillTask.build_optimizers(args, model)
+    bad = dict(batch, speech_mix=batch["speech_mix"].clone())
+    bad["speech_mix"][0, 100:200] = float("nan")
+    ids = [f"utt{i}" for i in range(len(batch["speech_mix"]))]
+    iterator = [(ids, dict(batch)), (ids, bad), (ids, dict(batch))]
+    reporter = Reporter()
+    reporter.set_epoch(1)
+    with caplog.at_level("WARNING"), reporter.observe("train") as sub:
+        all_invalid = Trainer.train_one_epoch(
+            model=model, iterator=iterator, optimizers=optimizers, schedulers=[None],
+            scaler=None, reporter=sub, summary_writer=None,
+            options=Trainer.build_options(args), distributed_option=DistributedOption())
+    assert not all_invalid
+    assert "Skipping updating the model" in caplog.text
+    assert all(torch.isfinite(p).all() for p in model.student.parameters())
+    assert reporter.get_value("train", "loss") == reporter.get_value("train", "loss")  # not NaN

@@ -106,10 +106,13 @@ def test_kaldi_ark_entries(tmp_path: Path) -> None:
         w(GOOD, (fs, clean))
     with kaldiio.WriteHelper(f"ark,scp:{tmp_path}/inf.ark,{tmp_path}/ark_inf.scp") as w:
         w(GOOD, (fs, noisy))
-    ref = dict(line.split(maxsplit=1) for line in (tmp_path / "ark_ref.scp").read_text().splitlines())
-    inf = dict(line.split(maxsplit=1) for line in (tmp_path / "ark_inf.scp").read_text().splitlines())
-    summary, rows, _ = _run(tmp_path, ref, inf)
-    _, rows_wav, _ = _run(tmp_path / "wav", {GOOD: VBD / "clean" / f"{GOOD}.wav"}, {GOOD: VBD / "noisy" / f"{GOOD}.wav"})
+    def entries(scp: Path) -> dict[str, str]:
+        return dict(line.split(maxsplit=1) for line in scp.read_text().splitlines())
+
+    summary, rows, _ = _run(tmp_path, entries(tmp_path / "ark_ref.scp"),
+                            entries(tmp_path / "ark_inf.scp"))
+    _, rows_wav, _ = _run(tmp_path / "wav", {GOOD: VBD / "clean" / f"{GOOD}.wav"},
+                          {GOOD: VBD / "noisy" / f"{GOOD}.wav"})
     assert summary["num_scored"] == 1
     assert float(rows[GOOD]["SI_SNR"]) == pytest.approx(float(rows_wav[GOOD]["SI_SNR"]), abs=1e-6)
 

@@ -1,0 +1,20 @@
+#!/usr/bin/env python3
+"""ESPnet's ``enh_inference`` with the toolkit's extra separators (e.g. ``uformer``) registered.
+
+Models built only from ESPnet's own modules also run with stock
+``python -m espnet2.bin.enh_inference``; this wrapper takes exactly the same options.
+"""
+
+from typing import Optional, Sequence
+
+import dispatch.models  # noqa: F401  (registers the toolkit's separators with ESPnet)
+
+
+def main(cmd: Optional[Sequence[str]] = None) -> None:
+    from espnet2.bin.enh_inference import main as espnet_main
+
+    espnet_main(cmd)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# The shared stage driver of every enh_distill1 recipe (DESIGN.md §6). Recipes call it from run.sh
+# with their options; the logic lives in the Python entry points under dispatch/bin/.
+#
+#   1 data prep (local/data.sh)      5 student without KD           9 RESULTS.md
+#   2 data checks -> dump/raw         6 one KD student per config   10 pack the best KD student
+#   3 shape files                     7 export + inference
+#   4 teacher: train or import        8 scoring + model figures
+set -euo pipefail
+log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (${0##*/}) $*" >&2; }
+
+stage=1                   # first stage to run
+stop_stage=10             # last stage to run
+ngpu=0                    # GPUs per training job (0: CPU); >1 uses ESPnet's DDP launcher
+num_nodes=1               # machines per training job (>1 needs the slurm backend in cmd.sh)
+nj=2                      # parallel jobs for data checks, inference and scoring
+fs=16000                  # sample rate of every model and data dir
+train_set=train           # training data dir under data/
+valid_set=valid           # validation data dir under data/
+test_sets="test"          # test data dirs under data/, space separated
+teacher_config=conf/teacher.yaml   # teacher training config (stage 4)
+student_config=conf/student.yaml   # student config, shared by the no-KD baseline and KD students
+kd_configs=""             # KD overlays, space separated; one KD student each (exp/kd_<name>)
+teacher_dir=""            # import a trained ESPnet teacher (exp dir or export dir) instead of training
+teacher_model=valid.si_snr_loss.best.pth  # the teacher's model file name inside its dir
+inference_model=valid.si_snr_loss.best.pth  # model file used for inference and export
+train_args=""             # extra options for every training job, e.g. "--max_epoch 5"
+local_data_opts=""        # options for local/data.sh
+score_opts=""             # extra options for dispatch.bin.score, e.g. "--dnsmos off"
+auto_fix=false            # stage 2: resample/downmix/trim/drop bad utterances instead of stopping
+score_metric=PESQ_WB      # stage 10: the metric that picks the best KD student
+published=""              # stage 9: YAML files of published rows to add to RESULTS.md
+expdir=exp                # where systems are written
+dumpdir=dump              # where checked data dirs are written
+force=false               # re-run stages that have already finished
+dry_run=false             # print the commands instead of running them
+help_message="Usage: $0 [options]   (every option is --name value)"
+. utils/parse_options.sh
+. ./path.sh
+. ./cmd.sh
+
+systems() { echo teacher student_nokd; for c in ${kd_configs}; do echo "kd_$(basename "${c%.*}")"; done; }
+run() { if "${dry_run}"; then printf '%q ' "$@"; echo; else "$@"; fi; }
+finished() { ! "${force}" && [ -f "$1/.done" ]; }   # a stage output dir that is complete
+mark() { "${dry_run}" || { mkdir -p "$1" && touch "$1/.done"; }; }
+in_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
+
+# Training options shared by the teacher, the no-KD student and the KD students.
+data_opts=()
+for s in train valid; do
+    d="${dumpdir}/raw/$([ "$s" = train ] && echo "${train_set}" || echo "${valid_set}")"
+    data_opts+=(--"${s}"_data_path_and_name_and_type "${d}/wav.scp,speech_mix,sound"
+                --"${s}"_data_path_and_name_and_type "${d}/spk1.scp,speech_ref1,sound"
+                --"${s}"_shape_file "${dumpdir}/stats/${s}/speech_mix_shape")
+done
+dist_opts=(--ngpu "${ngpu}")
+if [ "${num_nodes}" -gt 1 ]; then
+    dist_opts+=(--multiprocessing_distributed true --dist_launcher slurm
+                --dist_init_method "file://$(pwd)/${expdir}/.dist_init_$$")
+elif [ "${ngpu}" -gt 1 ]; then
+    dist_opts+=(--multiprocessing_distributed true)
+fi
+# train DIR CONFIG ENTRY [ARGS...]: one ESPnet training job, logged in DIR/train.log
+train() {
+    local dir=$1 config=$2 entry=$3; shift 3
+    if finished "${dir}"; then log "${dir}: already trained (--force true to redo)"; return; fi
+    log "training ${dir} with ${config}"
+    # shellcheck disable=SC2086
+    run ${train_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${dir}/train.log" \
+        python3 -m "${entry}" --config "${config}" --output_dir "${dir}" --sample_rate "${fs}" \
+        --resume true "${dist_opts[@]}" "${data_opts[@]}" "$@" ${train_args}
+    mark "${dir}"
+}
+
+if in_stage 1; then
+    log "stage 1: data preparation"
+    # shellcheck disable=SC2086
+    run local/data.sh ${local_data_opts}
+fi
+
+if in_stage 2; then
+    log "stage 2: data checks -> ${dumpdir}/raw"
+    fix=(); "${auto_fix}" && fix=(--auto_fix)
+    for dset in ${train_set} ${valid_set} ${test_sets}; do
+        finished "${dumpdir}/raw/${dset}" && continue
+        [ -d "data/${dset}" ] || { log "error: data/${dset} is missing; run stage 1 (local/data.sh) first"; exit 1; }
+        run python3 -m dispatch.bin.check_data "data/${dset}" --fs "${fs}" --nj "${nj}" \
+            --out_dir "${dumpdir}/raw/${dset}" "${fix[@]}"
+        mark "${dumpdir}/raw/${dset}"
+    done
+fi
+
+if in_stage 3; then
+    log "stage 3: shape files -> ${dumpdir}/stats"
+    run python3 -m dispatch.bin.collect_shapes "${dumpdir}/raw/${train_set}" "${dumpdir}/stats/train"
+    run python3 -m dispatch.bin.collect_shapes "${dumpdir}/raw/${valid_set}" "${dumpdir}/stats/valid"
+fi
+
+if in_stage 4; then
+    if [ -n "${teacher_dir}" ]; then
+        log "stage 4: importing the teacher from ${teacher_dir}"
+        run python3 -m dispatch.bin.import_teacher "${teacher_dir}" --model_file "${teacher_model}" \
+            --out "${expdir}/teacher"
+    else
+        log "stage 4: training the teacher"
+        train "${expdir}/teacher" "${teacher_config}" dispatch.bin.enh_train
+    fi
+fi
+
+if in_stage 5; then
+    log "stage 5: the student without KD"
+    train "${expdir}/student_nokd" "${student_config}" dispatch.bin.enh_train
+fi
+
+if in_stage 6; then
+    for kd in ${kd_configs}; do
+        dir="${expdir}/kd_$(basename "${kd%.*}")"
+        log "stage 6: KD student ${dir} (${kd})"
+        run python3 -m dispatch.bin.merge_config "${student_config}" "${kd}" --out "${dir}/config_in.yaml"
+        train "${dir}" "${dir}/config_in.yaml" dispatch.bin.enh_distill_train \
+            --teacher_config "${expdir}/teacher/config.yaml" \
+            --teacher_model_file "${expdir}/teacher/${teacher_model}"
+    done
+fi
+
+if in_stage 7; then
+    for sys in $(systems); do
+        dir="${expdir}/${sys}"
+        model="${dir}/${inference_model}"; config="${dir}/config.yaml"
+        [ "${sys}" = teacher ] && model="${dir}/${teacher_model}"
+        if [[ "${sys}" = kd_* ]]; then  # the student alone, as a stock ESPnet model
+            run python3 -m dispatch.bin.export_student "${dir}" --model_file "${inference_model}" \
+                --out "${dir}/export"
+            model="${dir}/export/model.pth"; config="${dir}/export/config.yaml"
+        fi
+        for dset in ${test_sets}; do
+            out="${dir}/enhanced_${dset}"
+            finished "${out}" && continue
+            log "stage 7: ${sys} enhances ${dset}"
+            n_utt=$(wc -l < "${dumpdir}/raw/${dset}/wav.scp"); jobs=$(( nj < n_utt ? nj : n_utt ))
+            run python3 -m dispatch.bin.scp split "${dumpdir}/raw/${dset}/wav.scp" \
+                $(for n in $(seq "${jobs}"); do echo "${out}/split/keys.${n}.scp"; done)
+            run ${decode_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" JOB=1:"${jobs}" "${out}/log/inference.JOB.log" \
+                python3 -m dispatch.bin.enh_inference --ngpu "$(( ngpu > 0 ? 1 : 0 ))" --fs "${fs}" \
+                --train_config "${config}" --model_file "${model}" \
+                --data_path_and_name_and_type "${dumpdir}/raw/${dset}/wav.scp,speech_mix,sound" \
+                --key_file "${out}/split/keys.JOB.scp" --output_dir "${out}/output.JOB" \
+                --normalize_output_wav true
+            run python3 -m dispatch.bin.scp merge "${out}/spk1.scp" \
+                $(for n in $(seq "${jobs}"); do echo "${out}/output.${n}/spk1.scp"; done)
+            mark "${out}"
+        done
+    done
+fi
+
+if in_stage 8; then
+    for sys in noisy $(systems); do
+        for dset in ${test_sets}; do
+            out="${expdir}/${sys}/scoring_${dset}"
+            finished "${out}" && continue
+            inf="${expdir}/${sys}/enhanced_${dset}/spk1.scp"
+            [ "${sys}" = noisy ] && inf="${dumpdir}/raw/${dset}/wav.scp"
+            log "stage 8: scoring ${sys} on ${dset}"
+            # shellcheck disable=SC2086
+            run python3 -m dispatch.bin.score --ref_scp "${dumpdir}/raw/${dset}/spk1.scp" \
+                --inf_scp "${inf}" --out_dir "${out}" --nj "${nj}" --fs "${fs}" ${score_opts}
+            mark "${out}"
+        done
+        [ "${sys}" = noisy ] && continue
+        config="${expdir}/${sys}/config.yaml"; model="${expdir}/${sys}/${inference_model}"
+        [ "${sys}" = teacher ] && model="${expdir}/${sys}/${teacher_model}"
+        [[ "${sys}" = kd_* ]] && { config="${expdir}/${sys}/export/config.yaml"; model="${expdir}/${sys}/export/model.pth"; }
+        run python3 -m dispatch.bin.model_stats --config "${config}" --model_file "${model}" \
+            --fs "${fs}" --out "${expdir}/${sys}/model_stats.json"
+    done
+fi
+
+if in_stage 9; then
+    log "stage 9: RESULTS.md"
+    pub=(); for p in ${published}; do pub+=(--published "${p}"); done
+    # shellcheck disable=SC2086
+    run python3 -m dispatch.bin.make_results "${expdir}" --test_sets ${test_sets} \
+        --nokd student_nokd --out_dir . "${pub[@]}"
+    "${dry_run}" || cat RESULTS.md
+fi
+
+if in_stage 10; then
+    log "stage 10: packing the best KD student"
+    # shellcheck disable=SC2086
+    run python3 -m dispatch.bin.pack_student "${expdir}" --test_sets ${test_sets} \
+        --metric "${score_metric}" --out "${expdir}/packed"
+fi
+log "finished stages ${stage}-${stop_stage}"
