@@ -110,11 +110,30 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(cmd: Sequence[str] | None = None) -> dict[str, float]:
-    args = get_parser().parse_args(cmd)
+def build_enh_model(config: str, model_file: str | None = None) -> torch.nn.Module:
+    """An ESPnet enh model from a training config (full ``config.yaml`` or a recipe's partial one).
+
+    Options missing from the file take ESPnet's defaults; the toolkit's separators (e.g. uformer)
+    are registered first.
+    """
+    import yaml
     from espnet2.tasks.enh import EnhancementTask
 
-    model, _ = EnhancementTask.build_model_from_file(args.config, args.model_file, "cpu")
+    import dispatch.models  # noqa: F401
+
+    options = vars(EnhancementTask.get_parser().parse_args([]))
+    with open(config, encoding="utf-8") as f:
+        options.update(yaml.safe_load(f) or {})
+    model = EnhancementTask.build_model(argparse.Namespace(**options))
+    if model_file is not None:
+        state = torch.load(model_file, map_location="cpu", weights_only=False)
+        model.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
+    return model
+
+
+def main(cmd: Sequence[str] | None = None) -> dict[str, float]:
+    args = get_parser().parse_args(cmd)
+    model = build_enh_model(args.config, args.model_file)
     stats = model_stats(model, args.fs, args.seconds, args.runs)
     stats.update(config=str(args.config), model_file=args.model_file)
     atomic_write_text(args.out, json.dumps(stats, indent=2) + "\n")

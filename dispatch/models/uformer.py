@@ -18,8 +18,7 @@ Structure (what the paper describes)::
                            C = PReLU(BN(ComplexConvT([skip, C])))  same for M;  C, M = fuse(C, M)
     masks: complex mask Mc (DCCRN "E" style: tanh magnitude, phase rotation) and magnitude mask
            Mm = sigmoid(M);  |Y|^c = (tanh|Mc| |X|^c + Mm |X|^c) / 2,  angle(Y) = angle(X) + angle(Mc)
-    Y = decompress(|Y|^c) e^{j angle(Y)}, DC bin restored from the mixture's DC bin times the masks'
-        mean gain (0 in practice, see below)
+    Y = decompress(|Y|^c) e^{j angle(Y)}; the DC bin is the mixture's DC bin times the mean gain
 
 Feature layout: a complex feature map with ``C`` complex channels is a real tensor
 ``[B, 2C, F, T]``, real parts first, then imaginary parts (as ``espnet2.enh.layers.complexnn``);

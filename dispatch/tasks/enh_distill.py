@@ -181,7 +181,7 @@ class EnhDistillTask(EnhancementTask):
             from dispatch.bin.cache_teacher import check_teacher_cache
 
             check_teacher_cache(args)
-            cls.build_model(args)
+            check_feature_taps(cls.build_model(args), int(getattr(args, "sample_rate", 8000)))
         finally:
             for handler in root.handlers[len(handlers):]:
                 root.removeHandler(handler)
@@ -199,6 +199,25 @@ class EnhDistillTask(EnhancementTask):
                 print(f"enh_distill_train: error: {exc}", file=sys.stderr)
                 sys.exit(2)
         super().main(args=args)
+
+
+def check_feature_taps(model: ESPnetEnhDistillModel, fs: int) -> None:
+    """Feature KD: a layer path can exist yet never run (ESPnet's TCN calls the children of
+    ``separator.tcn.network.2``, not the module itself). One short forward finds it at start-up."""
+    if getattr(model, "_student_tap", None) is None:
+        return
+    x = 0.1 * torch.randn(1, max(fs // 4, 2048), generator=torch.Generator().manual_seed(0))
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(x, torch.tensor([x.shape[-1]]), speech_ref1=x.clone())
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if first.startswith("no output stored"):
+            raise DistillSetupError(
+                f"--kd_loss_conf layer_pairs: {first.split(';')[0]}: the module exists but its "
+                "forward is never called; pick one of its submodules or another layer") from None
+        logging.warning("feature-tap check skipped: a test forward failed (%s)", first[:200])
 
 
 class _TrainableView(torch.nn.Module):

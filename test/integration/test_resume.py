@@ -50,7 +50,7 @@ def train_cmd(work: Path, teacher_files, out: Path) -> list:
            "--max_epoch", str(MAX_EPOCH), "--num_iters_per_epoch", "3", "--batch_size", "2",
            "--iterator_type", "chunk", "--chunk_length", "8000", "--resume", "true",
            "--best_model_criterion", "valid,loss,min", "--keep_nbest_models", "5",
-           "--use_tensorboard", "false"]
+           "--use_tensorboard", "false", "--use_matplotlib", "false"]
     for split in ("train", "valid"):
         cmd += [f"--{split}_data_path_and_name_and_type", f"{work}/data/{split}/wav.scp,speech_mix,sound",
                 f"--{split}_data_path_and_name_and_type", f"{work}/data/{split}/spk1.scp,speech_ref1,sound",

@@ -17,7 +17,8 @@ def test_benchmark_json_all_methods(tmp_path, capsys):
     main(["--teacher_config", str(tmp_path / "t.yaml"), "--student_config", str(tmp_path / "s.yaml"),
           "--batch", "2", "--seconds", "0.25", "--steps", "2", "--warmup", "1", "--json",
           "--out", str(tmp_path / "bench.json")])
-    report = json.loads(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    report = json.loads(out[out.index("{\n"):])  # the JSON report is the last thing printed
     assert report == json.loads((tmp_path / "bench.json").read_text())
     by_method = {r["method"]: r for r in report["results"]}
     assert list(by_method) == list(DEFAULT_METHODS)

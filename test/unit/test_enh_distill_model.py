@@ -170,6 +170,11 @@ def test_error_is_one_line_without_traceback(teacher_files, tmp_path):
 
 # --- issue 8: AT-KL layer paths at start-up; finite KD losses; NaN teacher; one bad batch -------
 
+@pytest.fixture(scope="module")
+def short_batch():
+    return batch_from_pairs(real_pairs(2, seconds=0.25))
+
+
 ATKL_PAIRS = [["separator.tcn.network.0", "separator.tcn.network.0"], ["encoder", "encoder"]]
 
 
@@ -182,8 +187,19 @@ def test_error_atkl_layer_path(teacher_files, tmp_path, capsys, pair, side):
         "--kd_loss_conf", f"{{layer_pairs: [[{pair[0]}, {pair[1]}]]}}"], capsys)
     bad = pair[0] if side == "teacher" else pair[1]
     assert line.startswith(f"enh_distill_train: error: no module '{bad}' in {side}; available: ")
-    assert "encoder" in line and "separator.tcn" in line
+    assert "separator.tcn.network.0" in line and "\n" not in line  # nearest names come first
     assert not (tmp_path / "exp").exists()  # stopped before ESPnet wrote anything
+
+
+def test_error_atkl_layer_that_never_runs(teacher_files, tmp_path, capsys):
+    """ESPnet's TCN iterates over the children of network.2: a hook on it never fires."""
+    line = run_main(base_cmd(teacher_files, tmp_path) + [
+        "--teacher_config", str(teacher_files["config"]),
+        "--teacher_model_file", str(teacher_files["model_file"]), "--kd_loss", "atkl",
+        "--kd_loss_conf", "{layer_pairs: [[separator.tcn.network.2, separator.tcn.network.0]]}"],
+        capsys)
+    assert "layer_pairs" in line and "separator.tcn.network.2" in line and "never called" in line
+    assert not (tmp_path / "exp").exists()
 
 
 KD_METHODS = {"l2_mag": {}, "sisnr": {}, "dfkd": {}, "dispatch": {}, "mssp": {},
@@ -191,7 +207,8 @@ KD_METHODS = {"l2_mag": {}, "sisnr": {}, "dfkd": {}, "dispatch": {}, "mssp": {},
 
 
 @pytest.mark.parametrize("kd_loss", list(KD_METHODS))
-def test_kd_finite_on_silence_and_zero_teacher(teacher_files, batch, kd_loss):
+def test_kd_finite_on_silence_and_zero_teacher(teacher_files, short_batch, kd_loss):
+    batch = short_batch
     model = build(distill_args(teacher_files, kd_loss=kd_loss, kd_loss_conf=KD_METHODS[kd_loss]))
     silent = dict(batch, speech_mix=torch.zeros_like(batch["speech_mix"]),
                   speech_ref1=torch.zeros_like(batch["speech_ref1"]))
@@ -201,7 +218,8 @@ def test_kd_finite_on_silence_and_zero_teacher(teacher_files, batch, kd_loss):
                 p.data.zero_()
             with torch.no_grad():
                 teacher_wav, _ = model.teacher_forward(batch["speech_mix"],
-                                                       batch["speech_mix_lengths"])
+                                                       batch["speech_mix_lengths"],
+                                                       speech_ref1=batch["speech_ref1"])
             assert teacher_wav.abs().max() == 0
         model.train()
         model.zero_grad()
@@ -215,8 +233,9 @@ def test_kd_finite_on_silence_and_zero_teacher(teacher_files, batch, kd_loss):
 
 
 @pytest.mark.parametrize("kd_loss", ["l2_mag", "atkl"])
-def test_nan_teacher_drops_kd_term_only(teacher_files, batch, kd_loss, monkeypatch, caplog):
+def test_nan_teacher_drops_kd_term_only(teacher_files, short_batch, kd_loss, monkeypatch, caplog):
     """The batch keeps its task loss, the KD term is dropped, the skip is counted, keys are stable."""
+    batch = short_batch
     from dispatch.tasks.enh_distill import EnhDistillTask
 
     args = distill_args(teacher_files, kd_loss=kd_loss, kd_loss_conf=KD_METHODS[kd_loss])
@@ -253,7 +272,7 @@ def test_nan_teacher_drops_kd_term_only(teacher_files, batch, kd_loss, monkeypat
     assert any(not torch.equal(after[k], before[k]) for k in before)  # the step still trained
 
 
-def test_one_bad_batch_through_espnet_trainer(teacher_files, batch, caplog):
+def test_one_bad_batch_through_espnet_trainer(teacher_files, short_batch, caplog):
     """ESPnet's train_one_epoch with a NaN batch between good ones: no crash, no NaN weights.
 
     A NaN input makes the student's loss NaN; ESPnet's trainer sees a non-finite grad norm and
@@ -265,6 +284,7 @@ def test_one_bad_batch_through_espnet_trainer(teacher_files, batch, caplog):
 
     from dispatch.tasks.enh_distill import EnhDistillTask
 
+    batch = short_batch
     args = distill_args(teacher_files, kd_loss="l2_mag", log_interval=1)
     model = build(args)
     optimizers = EnhDistillTask.build_optimizers(args, model)

@@ -61,7 +61,7 @@ def test_cached_teacher_gives_the_online_loss(cache, teacher_files, kd_loss):
     model.eval()
     batch = batch_from_pairs(cache["pairs"])
     entries = dict(kaldiio.load_scp(str(cache["scp"])))
-    cached = torch.stack([torch.from_numpy(entries[p[0]]) for p in cache["pairs"]])  # [B, L]
+    cached = torch.stack([torch.from_numpy(np.array(entries[p[0]])) for p in cache["pairs"]])  # [B, L]
     with torch.no_grad():
         online, stats_online, _ = model(**batch)
         offline, stats_cached, _ = model(**batch, teacher_ref1=cached,

@@ -10,8 +10,9 @@ ngpu=0                                # CPU is enough for these tiny models
 teacher_config=conf/teacher.yaml      # a small Conv-TasNet (~0.1M parameters)
 student_config=conf/student.yaml      # a ten-times smaller Conv-TasNet
 kd_configs="conf/kd/l2_mag.yaml conf/kd/dispatch_l2.yaml conf/kd/mssp_dfkd.yaml"  # output KD, DISPatch, MSSP on DFKD
+score_opts="--dnsmos off"             # DNSMOS costs ~0.5 s per short clip on 2 cores; the paper recipes keep it
 
 ./enh_distill.sh --fs "${fs}" --ngpu "${ngpu}" --nj 2 \
     --train_set train --valid_set valid --test_sets test \
     --teacher_config "${teacher_config}" --student_config "${student_config}" \
-    --kd_configs "${kd_configs}" "$@"
+    --kd_configs "${kd_configs}" --score_opts "${score_opts}" "$@"
