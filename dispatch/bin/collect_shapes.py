@@ -12,26 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Optional, Sequence
 
 import soundfile as sf
 
+from dispatch.data.scp import read_scp_dict
 from dispatch.utils.io import atomic_write_text
 
 SCP_TO_SHAPE = {"wav.scp": "speech_mix_shape", "spk1.scp": "speech_ref1_shape"}
-
-
-def read_scp(path: Path) -> Dict[str, str]:
-    entries = {}
-    with Path(path).open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            parts = line.strip().split(maxsplit=1)
-            if not parts:
-                continue
-            if len(parts) != 2:
-                raise ValueError(f"{path}:{number}: expected 'utt_id path', got {line.strip()!r}")
-            entries[parts[0]] = parts[1]
-    return entries
 
 
 def num_samples(path: str) -> int:
@@ -47,7 +35,7 @@ def num_samples(path: str) -> int:
 def collect_shapes(data_dir: Path, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     for scp, shape in SCP_TO_SHAPE.items():
-        entries = read_scp(data_dir / scp)
+        entries = read_scp_dict(data_dir / scp)
         lines = [f"{utt} {num_samples(path)}" for utt, path in sorted(entries.items())]
         atomic_write_text(out_dir / shape, "\n".join(lines) + "\n")
 

@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dispatch.metrics.atomic import atomic_write_bytes, atomic_write_text
+from dispatch.utils.io import atomic_write_bytes, atomic_write_text
 from dispatch.metrics.bootstrap import PairedDelta, paired_bootstrap
 from dispatch.metrics.dnsmos import DNSMOS_KEYS
 from dispatch.metrics.scoring import METRIC_KEYS

@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from dispatch.metrics.atomic import atomic_write_text
+from dispatch.utils.io import atomic_write_text
 
 
 def _forward_fn(model: torch.nn.Module, fs: int) -> Callable[[torch.Tensor], object]:

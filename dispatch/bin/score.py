@@ -22,8 +22,8 @@ import sys
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from dispatch.metrics.atomic import atomic_write_text
-from dispatch.metrics.audio import read_scp
+from dispatch.utils.io import atomic_write_text
+from dispatch.data.scp import DataError, read_scp_dict
 from dispatch.metrics.dnsmos import DNSMOS_KEYS, DnsmosScorer, dnsmos_unavailable_reason
 from dispatch.metrics.scoring import ScoringPlan, UttResult, plan_for, score_utterance
 
@@ -113,8 +113,11 @@ def main(cmd: Sequence[str] | None = None) -> dict:
     args = get_parser().parse_args(cmd)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ref = read_scp(args.ref_scp)
-    inf = read_scp(args.inf_scp)
+    try:
+        ref = read_scp_dict(args.ref_scp)
+        inf = read_scp_dict(args.inf_scp)
+    except DataError as exc:
+        raise SystemExit(f"score.py: error: {exc}") from None
     keys = list(ref) + [k for k in inf if k not in ref]
     items = [(k, ref.get(k), inf.get(k)) for k in keys]
 

@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 from dispatch.utils.io import atomic_write_text  # noqa: F401  (re-exported)
 
 
-class DataError(Exception):
+class DataError(ValueError):
     """Bad input data; the message is one line that says what is wrong and how to fix it."""
 
 
@@ -38,6 +38,16 @@ def read_scp(path: str | os.PathLike) -> list[Entry]:
             if len(parts) < 2:
                 raise DataError(f"{path}:{n}: expected 'key value', got '{line}'")
             entries.append((parts[0], parts[1]))
+    return entries
+
+
+def read_scp_dict(path: str | os.PathLike) -> dict[str, str]:
+    """``read_scp`` as an ordered ``{utt_id: value}``; a repeated id is a DataError naming it."""
+    entries: dict[str, str] = {}
+    for key, value in read_scp(path):
+        if key in entries:
+            raise DataError(f"{path}: utterance id '{key}' appears twice; ids must be unique")
+        entries[key] = value
     return entries
 
 

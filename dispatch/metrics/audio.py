@@ -13,26 +13,6 @@ class AudioError(ValueError):
     """An utterance that cannot be scored; the message is the reason, one line."""
 
 
-def read_scp(path: str | Path) -> dict[str, str]:
-    """Read ``utt_id location`` lines into an ordered dict (blank lines are skipped).
-
-    Raises ``ValueError`` on a line without a location or a repeated id, naming the line.
-    """
-    entries: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            parts = line.split(maxsplit=1)
-            if len(parts) != 2:
-                raise ValueError(f"{path}:{lineno}: expected 'utt_id path', got {line!r}")
-            if parts[0] in entries:
-                raise ValueError(f"{path}:{lineno}: utterance id {parts[0]!r} appears twice")
-            entries[parts[0]] = parts[1]
-    return entries
-
-
 def load_audio(location: str) -> tuple[np.ndarray, int]:
     """Load mono audio as float64 in [-1, 1].  Returns (wave [L], sample rate).
 

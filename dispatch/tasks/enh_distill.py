@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import torch
-import yaml
 from espnet2.enh.espnet_model import ESPnetEnhancementModel
 from espnet2.tasks.enh import EnhancementTask
 from espnet2.utils.nested_dict_action import NestedDictAction
