@@ -113,3 +113,34 @@ def batch_from_pairs(pairs: List[tuple]) -> Dict[str, torch.Tensor]:
         ref[i, : len(clean)] = clean
     return {"speech_mix": torch.from_numpy(mix), "speech_ref1": torch.from_numpy(ref),
             "speech_mix_lengths": torch.tensor(lengths)}
+
+
+def run_module(args, cwd: Path = REPO, timeout: int = 600):
+    """``python -m ARGS...`` with the test's interpreter; fails the test with stderr's tail."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m"] + [str(a) for a in args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{args[0]} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
+    return proc
+
+
+def make_training_dirs(work: Path, splits: Dict[str, List[tuple]]) -> Path:
+    """Data dirs ``work/data/<split>`` and shape files ``work/stats/<split>`` from real pairs."""
+    from dispatch.bin.collect_shapes import collect_shapes
+
+    for split, pairs in splits.items():
+        write_data_dir(work / "data" / split, pairs)
+        collect_shapes(work / "data" / split, work / "stats" / split)
+    return work
+
+
+def espnet_data_opts(work: Path) -> List[str]:
+    """ESPnet training options that read ``make_training_dirs`` output (train and valid)."""
+    opts: List[str] = []
+    for split in ("train", "valid"):
+        opts += [f"--{split}_data_path_and_name_and_type", f"{work}/data/{split}/wav.scp,speech_mix,sound",
+                 f"--{split}_data_path_and_name_and_type", f"{work}/data/{split}/spk1.scp,speech_ref1,sound",
+                 f"--{split}_shape_file", f"{work}/stats/{split}/speech_mix_shape"]
+    return opts

@@ -18,13 +18,12 @@ import socket
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
-from conftest import REPO, real_pairs, tiny_tasnet_config, write_data_dir
+from conftest import REPO, espnet_data_opts, make_training_dirs, real_pairs, tiny_tasnet_config
 
 AUDIT_WRAPPER = textwrap.dedent('''
     """Run dispatch.bin.enh_distill_train, recording this rank's writes under OUT_DIR."""
@@ -73,10 +72,7 @@ def free_port() -> int:
 def work(tmp_path_factory):
     work = tmp_path_factory.mktemp("ddp")
     pairs = real_pairs(6, seconds=1.0)
-    for split, chosen in (("train", pairs[:4]), ("valid", pairs[4:])):
-        write_data_dir(work / "data" / split, chosen)
-        subprocess.run([sys.executable, "-m", "dispatch.bin.collect_shapes", work / "data" / split,
-                        work / "stats" / split], cwd=REPO, check=True, timeout=120)
+    make_training_dirs(work, {"train": pairs[:4], "valid": pairs[4:]})
     (work / "student.yaml").write_text(yaml.safe_dump(tiny_tasnet_config(8, 1, 16)))
     (work / "audit_train.py").write_text(AUDIT_WRAPPER)
     return work
@@ -97,10 +93,7 @@ def test_torchrun_two_processes_gloo(work, teacher_files):
            "--max_epoch", "2", "--num_iters_per_epoch", "4", "--batch_size", "4",
            "--iterator_type", "chunk", "--chunk_length", "8000", "--use_matplotlib", "false",
            "--best_model_criterion", "valid,loss,min"]
-    for split in ("train", "valid"):
-        cmd += [f"--{split}_data_path_and_name_and_type", f"{work}/data/{split}/wav.scp,speech_mix,sound",
-                f"--{split}_data_path_and_name_and_type", f"{work}/data/{split}/spk1.scp,speech_ref1,sound",
-                f"--{split}_shape_file", f"{work}/stats/{split}/speech_mix_shape"]
+    cmd += espnet_data_opts(work)
     env = dict(os.environ, OMP_NUM_THREADS="1", AUDIT_OUT_DIR=str(out), AUDIT_LOG_DIR=str(logs),
                PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     proc = subprocess.run([str(c) for c in cmd], cwd=REPO, env=env, capture_output=True,

@@ -24,7 +24,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO, real_pairs, tiny_tasnet_config, write_data_dir
+from conftest import REPO, espnet_data_opts, make_training_dirs, real_pairs, tiny_tasnet_config
 
 MAX_EPOCH = 3
 TOLERANCE = 1e-6  # absolute, per weight; observed difference: 0.0 (bit-exact)
@@ -34,10 +34,7 @@ TOLERANCE = 1e-6  # absolute, per weight; observed difference: 0.0 (bit-exact)
 def work(tmp_path_factory, teacher_files):
     work = tmp_path_factory.mktemp("resume")
     pairs = real_pairs(6, seconds=1.0)
-    for split, chosen in (("train", pairs[:4]), ("valid", pairs[4:])):
-        write_data_dir(work / "data" / split, chosen)
-        subprocess.run([sys.executable, "-m", "dispatch.bin.collect_shapes", work / "data" / split,
-                        work / "stats" / split], cwd=REPO, check=True, timeout=120)
+    make_training_dirs(work, {"train": pairs[:4], "valid": pairs[4:]})
     (work / "student.yaml").write_text(yaml.safe_dump(tiny_tasnet_config(8, 1, 16)))
     return work
 
@@ -51,10 +48,7 @@ def train_cmd(work: Path, teacher_files, out: Path) -> list:
            "--iterator_type", "chunk", "--chunk_length", "8000", "--resume", "true",
            "--best_model_criterion", "valid,loss,min", "--keep_nbest_models", "5",
            "--use_tensorboard", "false", "--use_matplotlib", "false"]
-    for split in ("train", "valid"):
-        cmd += [f"--{split}_data_path_and_name_and_type", f"{work}/data/{split}/wav.scp,speech_mix,sound",
-                f"--{split}_data_path_and_name_and_type", f"{work}/data/{split}/spk1.scp,speech_ref1,sound",
-                f"--{split}_shape_file", f"{work}/stats/{split}/speech_mix_shape"]
+    cmd += espnet_data_opts(work)
     return [str(c) for c in cmd]
 
 

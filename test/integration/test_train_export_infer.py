@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 import yaml
 
-from conftest import REPO, real_pairs, tiny_tasnet_config, write_data_dir
+from conftest import (espnet_data_opts, make_training_dirs, real_pairs, run_module,
+                      tiny_tasnet_config, write_data_dir)
 
 TRAIN_OPTS = ["--ngpu", "0", "--num_workers", "0", "--max_epoch", "2", "--batch_size", "2",
               "--iterator_type", "chunk", "--chunk_length", "8000", "--num_iters_per_epoch", "3",
@@ -20,31 +17,12 @@ TRAIN_OPTS = ["--ngpu", "0", "--num_workers", "0", "--max_epoch", "2", "--batch_
               "--best_model_criterion", "valid,loss,min"]
 
 
-def run(args, cwd):
-    proc = subprocess.run([sys.executable, "-m"] + [str(a) for a in args], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"{args[0]} failed:\n{proc.stderr[-4000:]}"
-    return proc
-
-
-def data_opts(work: Path):
-    opts = []
-    for split in ("train", "valid"):
-        opts += [f"--{split}_data_path_and_name_and_type", f"{work}/data/{split}/wav.scp,speech_mix,sound",
-                 f"--{split}_data_path_and_name_and_type", f"{work}/data/{split}/spk1.scp,speech_ref1,sound",
-                 f"--{split}_shape_file", f"{work}/stats/{split}/speech_mix_shape"]
-    return opts
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e")
     pairs = real_pairs(10, seconds=1.5)
-    write_data_dir(work / "data" / "train", pairs[:6])
-    write_data_dir(work / "data" / "valid", pairs[6:8])
+    make_training_dirs(work, {"train": pairs[:6], "valid": pairs[6:8]})
     write_data_dir(work / "data" / "test", pairs[8:])
-    for split in ("train", "valid"):
-        run(["dispatch.bin.collect_shapes", work / "data" / split, work / "stats" / split], REPO)
     (work / "teacher.yaml").write_text(yaml.safe_dump(tiny_tasnet_config(24, 3, 48)))
     (work / "student.yaml").write_text(yaml.safe_dump(tiny_tasnet_config(8, 1, 16)))
     return work
@@ -53,16 +31,16 @@ def workdir(tmp_path_factory):
 def test_teacher_kd_export_inference(workdir):
     work = workdir
     # 1. a teacher trained by stock ESPnet
-    run(["espnet2.bin.enh_train", "--config", work / "teacher.yaml",
-         "--output_dir", work / "exp" / "teacher"] + TRAIN_OPTS + data_opts(work), REPO)
+    run_module(["espnet2.bin.enh_train", "--config", work / "teacher.yaml",
+         "--output_dir", work / "exp" / "teacher"] + TRAIN_OPTS + espnet_data_opts(work))
     teacher_dir = work / "exp" / "teacher"
     assert (teacher_dir / "valid.loss.best.pth").exists()
 
     # 2. a KD student from it
-    proc = run(["dispatch.bin.enh_distill_train", "--config", work / "student.yaml",
+    proc = run_module(["dispatch.bin.enh_distill_train", "--config", work / "student.yaml",
          "--output_dir", work / "exp" / "kd", "--teacher_config", teacher_dir / "config.yaml",
          "--teacher_model_file", teacher_dir / "valid.loss.best.pth",
-         "--kd_loss", "l2_mag", "--kd_weight", "0.5"] + TRAIN_OPTS + data_opts(work), REPO)
+         "--kd_loss", "l2_mag", "--kd_weight", "0.5"] + TRAIN_OPTS + espnet_data_opts(work))
     kd_dir = work / "exp" / "kd"
     log = proc.stderr  # ESPnet logs to stderr; the recipe driver stores it as train.log
     for key in ("loss_task=", "loss_kd=", "teacher_si_snr_loss="):
@@ -77,15 +55,15 @@ def test_teacher_kd_export_inference(workdir):
 
     # 3. export and stock ESPnet inference
     out = work / "student_export"
-    run(["dispatch.bin.export_student", kd_dir, "--out", out], REPO)
+    run_module(["dispatch.bin.export_student", kd_dir, "--out", out])
     cfg = yaml.safe_load((out / "config.yaml").read_text())
     assert "teacher_config" not in cfg and "kd_loss" not in cfg
     state = torch.load(out / "model.pth")
     assert state and not any(k.startswith(("student.", "teacher.")) for k in state)
-    run(["espnet2.bin.enh_inference", "--train_config", out / "config.yaml", "--model_file",
+    run_module(["espnet2.bin.enh_inference", "--train_config", out / "config.yaml", "--model_file",
          out / "model.pth", "--output_dir", work / "enhanced", "--ngpu", "0", "--fs", "16000",
          "--data_path_and_name_and_type", f"{work}/data/test/wav.scp,speech_mix,sound",
-         "--normalize_output_wav", "false"], REPO)
+         "--normalize_output_wav", "false"])
     enhanced_scp = work / "enhanced" / "spk1.scp"
     lines = enhanced_scp.read_text().split("\n")
     entries = dict(line.split(maxsplit=1) for line in lines if line.strip())

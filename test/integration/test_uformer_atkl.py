@@ -4,14 +4,10 @@ student with a different STFT hop, through ``dispatch.bin.enh_distill_train``.""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import torch
 import yaml
 
-from conftest import REPO, real_pairs, write_data_dir
+from conftest import espnet_data_opts, make_training_dirs, real_pairs, run_module
 
 SI_SNR = [{"name": "si_snr", "conf": {"eps": 1.0e-7}, "wrapper": "fixed_order",
            "wrapper_conf": {"weight": 1.0}}]
@@ -47,47 +43,26 @@ def student_config() -> dict:
             "kd_loss": "atkl", "kd_loss_conf": {"layer_pairs": pairs}, "kd_weight": 1.0}
 
 
-def run(args, cwd):
-    proc = subprocess.run([sys.executable, "-m"] + [str(a) for a in args], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"{args[0]} failed:\n{proc.stderr[-4000:]}"
-    return proc
-
-
-def data_opts(work: Path):
-    opts = []
-    for split in ("train", "valid"):
-        opts += [f"--{split}_data_path_and_name_and_type",
-                 f"{work}/data/{split}/wav.scp,speech_mix,sound",
-                 f"--{split}_data_path_and_name_and_type",
-                 f"{work}/data/{split}/spk1.scp,speech_ref1,sound",
-                 f"--{split}_shape_file", f"{work}/stats/{split}/speech_mix_shape"]
-    return opts
-
-
 def test_uformer_teacher_then_atkl_student(tmp_path):
     work = tmp_path
     pairs = real_pairs(6, seconds=1.0)
-    write_data_dir(work / "data" / "train", pairs[:4])
-    write_data_dir(work / "data" / "valid", pairs[4:])
-    for split in ("train", "valid"):
-        run(["dispatch.bin.collect_shapes", work / "data" / split, work / "stats" / split], REPO)
+    make_training_dirs(work, {"train": pairs[:4], "valid": pairs[4:]})
     (work / "teacher.yaml").write_text(yaml.safe_dump(teacher_config()))
     (work / "student.yaml").write_text(yaml.safe_dump(student_config()))
 
     # 1. the Uformer teacher, trained by ESPnet's enh_train with the toolkit's separators
     teacher_dir = work / "exp" / "teacher"
-    run(["dispatch.bin.enh_train", "--config", work / "teacher.yaml", "--output_dir",
-         teacher_dir] + TRAIN_OPTS + data_opts(work), REPO)
+    run_module(["dispatch.bin.enh_train", "--config", work / "teacher.yaml", "--output_dir",
+         teacher_dir] + TRAIN_OPTS + espnet_data_opts(work))
     assert yaml.safe_load((teacher_dir / "config.yaml").read_text())["separator"] == "uformer"
     assert (teacher_dir / "valid.loss.best.pth").exists()
 
     # 2. AT-KL distillation into a DCCRN student
     kd_dir = work / "exp" / "kd_atkl"
-    proc = run(["dispatch.bin.enh_distill_train", "--config", work / "student.yaml",
+    proc = run_module(["dispatch.bin.enh_distill_train", "--config", work / "student.yaml",
                 "--output_dir", kd_dir, "--teacher_config", teacher_dir / "config.yaml",
                 "--teacher_model_file", teacher_dir / "valid.loss.best.pth"]
-               + TRAIN_OPTS + data_opts(work), REPO)
+               + TRAIN_OPTS + espnet_data_opts(work))
     log = proc.stderr  # ESPnet logs to stderr
     for key in ("loss_task=", "loss_kd=", "kd_at_time=", "kd_at_channel=", "teacher_si_snr_loss="):
         assert key in log, key
