@@ -32,29 +32,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
+from dispatch.data.scp import read_scp_dict
+from dispatch.utils.io import atomic_write, atomic_write_text
+
 CACHE_NAME = "teacher_ref1"
 AUGMENTING_OPTIONS = ("rir_scp", "noise_scp", "speech_volume_normalize", "speech_segment")
 
 
 # ----------------------------------------------------------------------------- writing the cache
-
-
-def read_scp(path: Path) -> Dict[str, str]:
-    """``utt_id rest`` lines of a Kaldi scp -> {utt_id: rest}."""
-    out = {}
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        parts = line.strip().split(maxsplit=1)
-        if len(parts) == 2:
-            out[parts[0]] = parts[1]
-    return out
 
 
 def batches(items: List[str], size: int) -> Iterator[List[str]]:
@@ -90,33 +81,21 @@ def write_cache(out_dir: Path, estimates: Iterator[Tuple[str, np.ndarray]]) -> i
 
     out_dir.mkdir(parents=True, exist_ok=True)
     ark, scp, shape = out_dir / "teacher.ark", out_dir / "teacher1.scp", out_dir / "teacher1_shape"
-    tmp_ark = out_dir / f".teacher.ark.{os.getpid()}.tmp"
-    count, scp_lines, shape_lines = 0, [], []
-    try:
-        with open(tmp_ark, "wb") as f:
+    scp_lines, shape_lines = [], []
+
+    def write_ark(tmp: str) -> None:
+        with open(tmp, "wb") as f:
             for utt, est in estimates:
-                offsets: Dict[str, str] = {}
                 start = f.tell()
                 kaldiio.save_ark(f, {utt: est.astype(np.float32)}, scp=None)
                 # the header is "utt " then the binary marker: data starts after the key and a space
-                offsets[utt] = f"{ark}:{start + len(utt.encode()) + 1}"
-                scp_lines.append(f"{utt} {offsets[utt]}")
+                scp_lines.append(f"{utt} {ark}:{start + len(utt.encode()) + 1}")
                 shape_lines.append(f"{utt} {len(est)}")
-                count += 1
-        os.replace(tmp_ark, ark)
-    finally:
-        if tmp_ark.exists():
-            tmp_ark.unlink()
+
+    atomic_write(ark, write_ark)
     for path, lines in ((scp, scp_lines), (shape, shape_lines)):
-        write_text_atomic(path, "\n".join(lines) + "\n")
-    return count
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+        atomic_write_text(path, "\n".join(lines) + "\n")
+    return len(scp_lines)
 
 
 def cache_teacher(teacher_config: str, teacher_model_file: str, data_dir: str, out_dir: str,
@@ -134,7 +113,7 @@ def cache_teacher(teacher_config: str, teacher_model_file: str, data_dir: str, o
         raise SystemExit(f"cache_teacher: error: {wav_scp} does not exist (pass --data_dir with "
                          "a Kaldi-style data dir holding wav.scp)")
     reader = SoundScpReader(str(wav_scp), dtype="float32", always_2d=False)
-    utts = sorted(read_scp(wav_scp))
+    utts = sorted(read_scp_dict(wav_scp))
 
     def estimates() -> Iterator[Tuple[str, np.ndarray]]:
         for group in batches(utts, max(1, batch_size)):
@@ -149,7 +128,7 @@ def cache_teacher(teacher_config: str, teacher_model_file: str, data_dir: str, o
             "data_dir": str(data_dir), "fs": teacher_sample_rate(argparse.Namespace(),
                                                                   teacher_args),
             "utterances": count, "batch_size": batch_size}
-    write_text_atomic(out / "cache_info.json", json.dumps(info, indent=2) + "\n")
+    atomic_write_text(out / "cache_info.json", json.dumps(info, indent=2) + "\n")
     return count
 
 
@@ -172,19 +151,19 @@ def mixture_lengths(args: argparse.Namespace, mix_scp: str) -> Dict[str, int]:
     """Mixture length of every train utterance: the speech_mix shape file, else the wav headers."""
     for shape_file in getattr(args, "train_shape_file", None) or []:
         if Path(shape_file).name.startswith("speech_mix") and Path(shape_file).is_file():
-            return {u: _first_int(v) for u, v in read_scp(Path(shape_file)).items()}
+            return {u: _first_int(v) for u, v in read_scp_dict(Path(shape_file)).items()}
     from dispatch.bin.collect_shapes import num_samples
 
-    return {u: num_samples(p) for u, p in read_scp(Path(mix_scp)).items()}
+    return {u: num_samples(p) for u, p in read_scp_dict(Path(mix_scp)).items()}
 
 
 def cached_lengths(cache_scp: str) -> Dict[str, int]:
     shape = Path(cache_scp).parent / "teacher1_shape"
     if shape.is_file():
-        return {u: _first_int(v) for u, v in read_scp(shape).items()}
+        return {u: _first_int(v) for u, v in read_scp_dict(shape).items()}
     import kaldiio
 
-    return {u: len(kaldiio.load_mat(p)) for u, p in read_scp(Path(cache_scp)).items()}
+    return {u: len(kaldiio.load_mat(p)) for u, p in read_scp_dict(Path(cache_scp)).items()}
 
 
 def check_teacher_cache(args: argparse.Namespace) -> None:

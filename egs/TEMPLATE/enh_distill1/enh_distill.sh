@@ -40,7 +40,8 @@ help_message="Usage: $0 [options]   (every option is --name value)"
 . ./cmd.sh
 
 systems() { echo teacher student_nokd; for c in ${kd_configs}; do echo "kd_$(basename "${c%.*}")"; done; }
-run() { if "${dry_run}"; then printf '%q ' "$@"; echo; else "$@"; fi; }
+# run CMD...: print it under --dry_run, else run it (hiding the offline nltk notes espnet prints)
+run() { if "${dry_run}"; then printf '%q ' "$@"; echo; else "$@" 2> >(grep -v '^\[nltk_data\]' >&2); fi; }
 finished() { ! "${force}" && [ -f "$1/.done" ]; }   # a stage output dir that is complete
 mark() { "${dry_run}" || { mkdir -p "$1" && touch "$1/.done"; }; }
 in_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
