@@ -48,7 +48,6 @@ import contextlib
 import copy
 import json
 import statistics
-import sys
 import threading
 import time
 from pathlib import Path
@@ -56,6 +55,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import torch
 import yaml
+
+from dispatch.utils.io import atomic_write_text
 
 PARTS = ("data", "teacher", "student", "kd", "optim")
 DEFAULT_METHODS = ("none", "l2_mag", "dfkd", "dispatch", "mssp", "atkl")
@@ -411,7 +412,7 @@ def main(cmd: Optional[Sequence[str]] = None) -> dict:
     text = json.dumps(report, indent=2)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+        atomic_write_text(args.out, text + "\n")
     print(text if args.json else format_table(report), flush=True)
     return report
 
