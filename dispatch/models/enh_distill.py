@@ -104,10 +104,6 @@ class ESPnetEnhDistillModel(AbsESPnetModel):
         self.teacher.eval()
         return self
 
-    def trainable_parameters(self) -> Iterator[torch.nn.Parameter]:
-        """Everything the optimizer may update: the student (and any KD-loss parameters)."""
-        return (p for p in self.parameters() if p.requires_grad)
-
     def teacher_forward(
         self, speech_mix: torch.Tensor, speech_mix_lengths: torch.Tensor, **kwargs
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:

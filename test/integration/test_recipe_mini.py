@@ -13,7 +13,7 @@ import pytest
 from conftest import REPO
 
 MINI = REPO / "egs" / "mini" / "enh_distill1"
-SMALL = ["--local_data_opts", "--n_train 8 --n_valid 2 --n_test 3 --duration 1.0",
+SMALL = ["--local_data_opts", "--n_train 8 --n_valid 2 --n_test 3 --duration 1.5",
          "--train_args", "--max_epoch 1 --num_iters_per_epoch 2 --batch_size 2",
          "--score_opts", "--dnsmos off --no_progress", "--nj", "1"]
 
@@ -26,15 +26,18 @@ def sh(cmd, cwd, check=True, timeout=1200):
     return proc
 
 
-@pytest.fixture(scope="module")
-def recipe(tmp_path_factory) -> Path:
+def copy_of_mini(root: Path) -> Path:
     """A copy of the mini recipe made with TEMPLATE/setup.sh, outside the repository."""
-    root = tmp_path_factory.mktemp("recipes")
     new = root / "mini_copy" / "enh_distill1"
     sh([str(REPO / "egs/TEMPLATE/enh_distill1/setup.sh"), str(new)], cwd=REPO)
     shutil.copy(MINI / "local" / "data.sh", new / "local" / "data.sh")
     shutil.copy(MINI / "run.sh", new / "run.sh")
     return new
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory) -> Path:
+    return copy_of_mini(tmp_path_factory.mktemp("recipes"))
 
 
 def test_setup_sh_makes_a_recipe_whose_data_step_explains_itself(tmp_path):
@@ -71,6 +74,15 @@ def test_mini_recipe_end_to_end(recipe):
     assert "already trained" in again.stderr
 
 
+def test_training_that_leaves_no_model_stops_the_recipe(tmp_path):
+    """1-s utterances and 1-s chunks: ESPnet's chunk iterator yields nothing to train on."""
+    proc = sh(["./run.sh", "--stage", "1", "--stop_stage", "4", "--local_data_opts",
+               "--n_train 2 --n_valid 1 --n_test 1 --duration 1.0", "--train_args", "--max_epoch 1"],
+              cwd=copy_of_mini(tmp_path), check=False)
+    assert proc.returncode != 0
+    assert "training left no" in proc.stderr and "chunk_length" in proc.stderr
+
+
 def test_missing_data_names_the_stage(recipe, tmp_path):
     proc = sh(["./run.sh", "--stage", "2", "--stop_stage", "2", "--train_set", "nope",
                "--dumpdir", str(tmp_path / "dump")], cwd=recipe, check=False)
@@ -92,3 +104,15 @@ def test_launch_commands_dry_run(recipe, ngpu, num_nodes):
         assert "--dist_launcher slurm" in line and "--dist_init_method file://" in line
     else:
         assert "--dist_launcher" not in line
+
+
+def test_teacher_cache_dry_run(recipe):
+    proc = sh(["./enh_distill.sh", "--dry_run", "true", "--stage", "6", "--stop_stage", "6",
+               "--teacher_cache", "true", "--force", "true",
+               "--kd_configs", "conf/kd/mssp_dfkd.yaml conf/kd/atkl.yaml"], cwd=recipe)
+    lines = proc.stdout.replace("\\", "").splitlines()  # the dry run prints shell-quoted words
+    assert any("dispatch.bin.cache_teacher" in line for line in lines)
+    train = {name: line for line in lines if "enh_distill_train" in line
+             for name in ("mssp_dfkd", "atkl") if f"kd_{name}/config_in.yaml" in line}
+    assert "teacher1.scp,teacher_ref1,kaldi_ark" in train["mssp_dfkd"]
+    assert "teacher_ref1" not in train["atkl"]  # AT-KL needs the teacher's features

@@ -25,6 +25,7 @@ teacher_dir=""            # import a trained ESPnet teacher (exp dir or export d
 teacher_model=valid.si_snr_loss.best.pth  # the teacher's model file name inside its dir
 inference_model=valid.si_snr_loss.best.pth  # model file used for inference and export
 train_args=""             # extra options for every training job, e.g. "--max_epoch 5"
+teacher_cache=false       # stage 6: run the teacher once per training utterance and train from its stored outputs
 local_data_opts=""        # options for local/data.sh
 score_opts=""             # extra options for dispatch.bin.score, e.g. "--dnsmos off"
 auto_fix=false            # stage 2: resample/downmix/trim/drop bad utterances instead of stopping
@@ -61,15 +62,21 @@ if [ "${num_nodes}" -gt 1 ]; then
 elif [ "${ngpu}" -gt 1 ]; then
     dist_opts+=(--multiprocessing_distributed true)
 fi
-# train DIR CONFIG ENTRY [ARGS...]: one ESPnet training job, logged in DIR/train.log
+# train DIR CONFIG ENTRY MODEL [ARGS...]: one ESPnet training job, logged in DIR/train.log, that
+# must leave DIR/MODEL behind
 train() {
-    local dir=$1 config=$2 entry=$3; shift 3
+    local dir=$1 config=$2 entry=$3 model=$4; shift 4
     if finished "${dir}"; then log "${dir}: already trained (--force true to redo)"; return; fi
     log "training ${dir} with ${config}"
     # shellcheck disable=SC2086
     run ${train_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${dir}/train.log" \
         python3 -m "${entry}" --config "${config}" --output_dir "${dir}" --sample_rate "${fs}" \
         --resume true "${dist_opts[@]}" "${data_opts[@]}" "$@" ${train_args}
+    if ! "${dry_run}" && [ ! -e "${dir}/${model}" ]; then
+        log "error: training left no ${dir}/${model}; see ${dir}/train.log (ESPnet's chunk iterator" \
+            "skips utterances not longer than chunk_length, and stops when no step was valid)"
+        exit 1
+    fi
     mark "${dir}"
 }
 
@@ -104,23 +111,35 @@ if in_stage 4; then
             --out "${expdir}/teacher"
     else
         log "stage 4: training the teacher"
-        train "${expdir}/teacher" "${teacher_config}" dispatch.bin.enh_train
+        train "${expdir}/teacher" "${teacher_config}" dispatch.bin.enh_train "${teacher_model}"
     fi
 fi
 
 if in_stage 5; then
     log "stage 5: the student without KD"
-    train "${expdir}/student_nokd" "${student_config}" dispatch.bin.enh_train
+    train "${expdir}/student_nokd" "${student_config}" dispatch.bin.enh_train "${inference_model}"
 fi
 
 if in_stage 6; then
+    cache="${expdir}/teacher/cache_${train_set}"
+    if "${teacher_cache}" && ! finished "${cache}"; then
+        log "stage 6: caching the teacher's outputs on ${train_set} -> ${cache}"
+        run python3 -m dispatch.bin.cache_teacher --teacher_config "${expdir}/teacher/config.yaml" \
+            --teacher_model_file "${expdir}/teacher/${teacher_model}" \
+            --data_dir "${dumpdir}/raw/${train_set}" --out_dir "${cache}" --ngpu "$(( ngpu > 0 ? 1 : 0 ))"
+        mark "${cache}"
+    fi
     for kd in ${kd_configs}; do
         dir="${expdir}/kd_$(basename "${kd%.*}")"
         log "stage 6: KD student ${dir} (${kd})"
+        cache_opts=()  # AT-KL needs the teacher's features, which the cache does not hold
+        if "${teacher_cache}" && ! grep -q '^kd_loss: *atkl' "${kd}"; then
+            cache_opts=(--train_data_path_and_name_and_type "${cache}/teacher1.scp,teacher_ref1,kaldi_ark")
+        fi
         run python3 -m dispatch.bin.merge_config "${student_config}" "${kd}" --out "${dir}/config_in.yaml"
-        train "${dir}" "${dir}/config_in.yaml" dispatch.bin.enh_distill_train \
+        train "${dir}" "${dir}/config_in.yaml" dispatch.bin.enh_distill_train "${inference_model}" \
             --teacher_config "${expdir}/teacher/config.yaml" \
-            --teacher_model_file "${expdir}/teacher/${teacher_model}"
+            --teacher_model_file "${expdir}/teacher/${teacher_model}" "${cache_opts[@]}"
     done
 fi
 
