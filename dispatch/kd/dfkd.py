@@ -27,9 +27,8 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-from torch import nn
 
-from dispatch.kd.spectral import (EPS, PatchGrid, Spectra, band_cells, compute_spectra,
+from dispatch.kd.spectral import (EPS, SpectralKDLoss, PatchGrid, Spectra, band_cells,
                                   dfkd_crossover, full_precision, mean_crossover_hz,
                                   region_distance)
 
@@ -47,23 +46,19 @@ def check_beta(beta: float) -> float:
     return float(beta)
 
 
-class DFKDLoss(nn.Module):
+class DFKDLoss(SpectralKDLoss):
     """``dfkd``: DFKD over whole bands per frame (formula in the module docstring)."""
 
     def __init__(self, beta: float = 0.5, fs: float = 16000, eps: float = EPS, n_fft: int = 512,
                  hop_length: int = 128, win_length: int = 512, scale_to_ref: bool = False) -> None:
-        super().__init__()
+        super().__init__(n_fft, hop_length, win_length, scale_to_ref)
         self.beta = check_beta(beta)
         self.fs, self.eps = float(fs), float(eps)
-        self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win_length
-        self.scale_to_ref = scale_to_ref
-        self.feature_pairs = []
 
     def forward(self, student_wav: torch.Tensor, teacher_wav: torch.Tensor, ref_wav: torch.Tensor,
                 lengths: Optional[torch.Tensor] = None, **features) -> tuple[torch.Tensor, dict]:
         with full_precision(student_wav.device):
-            sp = compute_spectra(student_wav, teacher_wav, ref_wav, lengths, self.n_fft,
-                                 self.hop_length, self.win_length, self.scale_to_ref)
+            sp = self.spectra(student_wav, teacher_wav, ref_wav, lengths)
             num_bins, num_frames = sp.mag_s.shape[1:]
             crossover = dfkd_crossover(sp.mag_t, self.eps)  # [B, N]
             # one "patch" per frame: all F bins of frame n, restricted to the band

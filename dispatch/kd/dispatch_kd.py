@@ -46,7 +46,7 @@ import torch
 from torch import nn
 
 from dispatch.kd.dfkd import check_beta
-from dispatch.kd.spectral import (EPS, PatchGrid, Spectra, compute_spectra, dfkd_crossover,
+from dispatch.kd.spectral import (EPS, SpectralKDLoss, PatchGrid, Spectra, dfkd_crossover,
                                   full_precision, mean_crossover_hz, patch_index, patch_to_cells,
                                   region_distance, region_mask)
 
@@ -177,7 +177,7 @@ def check_selection_conf(k: float, select: str, base: str, **patch_sizes: int) -
             raise ValueError(f"{name} must be >= 1, got {size}")
 
 
-class SelectivePatchLoss(nn.Module):
+class SelectivePatchLoss(SpectralKDLoss):
     """Shared forward of DISPatch and MSSP: a loss summed over bands, each with its own selection.
 
     Subclasses define ``bands(spectra) -> (list of (name, parts, patch_bins), crossover or None)``.
@@ -186,13 +186,10 @@ class SelectivePatchLoss(nn.Module):
     def __init__(self, base: str, patch_frames: int, k: float, select: str, beta: float,
                  fs: float, eps: float, n_fft: int, hop_length: int, win_length: int,
                  scale_to_ref: bool) -> None:
-        super().__init__()
+        super().__init__(n_fft, hop_length, win_length, scale_to_ref)
         self.base, self.patch_frames = base, int(patch_frames)
         self.k, self.select, self.beta = float(k), select, check_beta(beta)
         self.fs, self.eps = float(fs), float(eps)
-        self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win_length
-        self.scale_to_ref = scale_to_ref
-        self.feature_pairs = []
 
     def bands(self, spectra: Spectra
               ) -> tuple[list[tuple[str, list[Part], int]], Optional[torch.Tensor]]:
@@ -207,8 +204,7 @@ class SelectivePatchLoss(nn.Module):
 
     def run(self, student_wav: torch.Tensor, teacher_wav: torch.Tensor, ref_wav: torch.Tensor,
             lengths: Optional[torch.Tensor]):
-        sp = compute_spectra(student_wav, teacher_wav, ref_wav, lengths, self.n_fft,
-                             self.hop_length, self.win_length, self.scale_to_ref)
+        sp = self.spectra(student_wav, teacher_wav, ref_wav, lengths)
         bands, crossover = self.bands(sp)
         results = [(name, parts, selective_band_loss(sp, parts, patch_bins, self.patch_frames,
                                                      self.k, self.select, self.beta, self.eps))

@@ -16,7 +16,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from dispatch.kd.spectral import (EPS, compute_spectra, full_lengths, full_precision,
+from dispatch.kd.spectral import (EPS, SpectralKDLoss, full_lengths, full_precision,
                                   sample_mask, zero_padding)
 
 
@@ -33,7 +33,7 @@ class NoKDLoss(nn.Module):
         return zero_padding(student_wav, lengths).sum() * 0.0, {}
 
 
-class L2MagLoss(nn.Module):
+class L2MagLoss(SpectralKDLoss):
     """``l2_mag``: mean over valid (bin, frame) cells of ``(|S| - |T|)^2``.
 
     Conf: ``n_fft`` (512), ``hop_length`` (128), ``win_length`` (512), ``scale_to_ref`` (False;
@@ -42,16 +42,12 @@ class L2MagLoss(nn.Module):
 
     def __init__(self, n_fft: int = 512, hop_length: int = 128, win_length: int = 512,
                  scale_to_ref: bool = False) -> None:
-        super().__init__()
-        self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win_length
-        self.scale_to_ref = scale_to_ref
-        self.feature_pairs = []
+        super().__init__(n_fft, hop_length, win_length, scale_to_ref)
 
     def forward(self, student_wav: torch.Tensor, teacher_wav: torch.Tensor, ref_wav: torch.Tensor,
                 lengths: Optional[torch.Tensor] = None, **features) -> tuple[torch.Tensor, dict]:
         with full_precision(student_wav.device):
-            sp = compute_spectra(student_wav, teacher_wav, ref_wav, lengths, self.n_fft,
-                                 self.hop_length, self.win_length, self.scale_to_ref)
+            sp = self.spectra(student_wav, teacher_wav, ref_wav, lengths)
             per_frame = ((sp.mag_s - sp.mag_t) ** 2).sum(dim=1)  # [B, N]
             frames = sp.frames.float()  # [B, N]
             num_cells = frames.sum() * sp.mag_s.shape[1]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Iterator, Optional
 
 import torch
+from torch import nn
 
 EPS = 1e-8
 STFT_KEYS = ("n_fft", "hop_length", "win_length")
@@ -429,3 +430,24 @@ def region_distance(spectra: Spectra, grid: PatchGrid, kind: str, pair: str, bet
     if kind == "high":
         return beta * cos + (1.0 - beta) * l2
     raise ValueError(f"unknown patch distance kind {kind!r}; choose one of: l2, cos, high")
+
+
+class SpectralKDLoss(nn.Module):
+    """Base of the STFT-based KD losses: the STFT options and the padding-aware spectra.
+
+    Subclasses list ``n_fft``, ``hop_length``, ``win_length`` and ``scale_to_ref`` in their own
+    ``__init__`` signature (the registry reads it to validate ``kd_loss_conf``) and pass them on.
+    """
+
+    def __init__(self, n_fft: int = 512, hop_length: int = 128, win_length: int = 512,
+                 scale_to_ref: bool = False) -> None:
+        super().__init__()
+        self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win_length
+        self.scale_to_ref = scale_to_ref
+        self.feature_pairs: list = []  # output-level KD: no intermediate features
+
+    def spectra(self, student_wav: torch.Tensor, teacher_wav: torch.Tensor,
+                ref_wav: torch.Tensor, lengths: Optional[torch.Tensor]) -> "Spectra":
+        """Spectra of s, t, y with this loss's STFT options (wavs [B, L], lengths [B])."""
+        return compute_spectra(student_wav, teacher_wav, ref_wav, lengths, self.n_fft,
+                               self.hop_length, self.win_length, self.scale_to_ref)
