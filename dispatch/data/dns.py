@@ -17,7 +17,7 @@ from pathlib import Path
 
 from dispatch.data.audio import Utterance, find_audio, read_mono, write_data_dir, write_wav
 from dispatch.data.mixing import MixConfig, MixJob, make_mixtures, split_files
-from dispatch.data.scp import DataError
+from dispatch.data.scp import DataError, pair_by_id
 
 CLEAN, NOISE = Path("datasets/clean"), Path("datasets/noise")
 TEST = Path("datasets/test_set/synthetic/no_reverb")
@@ -41,13 +41,10 @@ def test_pairs(root: Path) -> list[tuple[str, Path, Path]]:
     """(fileid_N, noisy, clean) of the synthetic no_reverb test set, sorted by utterance id."""
     noisy = {f"fileid_{m.group(1)}": p for p in (root / TEST / "noisy").glob("*.wav") if (m := FILEID.search(p.name))}
     clean = {f"fileid_{m.group(1)}": p for p in (root / TEST / "clean").glob("*.wav") if (m := FILEID.search(p.name))}
-    if not noisy:
-        raise DataError(f"DNS2020: no '*_fileid_<N>.wav' files in {root / TEST / 'noisy'}; {LAYOUT}")
-    unpaired = sorted(set(noisy) ^ set(clean))
-    if unpaired:
-        raise DataError(f"DNS2020: {len(unpaired)} test files have no noisy/clean partner, e.g. {unpaired[0]} "
-                        f"(noisy '*_fileid_N.wav' pairs with clean 'clean_fileid_N.wav')")
-    return [(u, noisy[u], clean[u]) for u in sorted(noisy)]
+    return pair_by_id(
+        noisy, clean, f"DNS2020: no '*_fileid_<N>.wav' files in {root / TEST / 'noisy'}; {LAYOUT}",
+        lambda ids: f"DNS2020: {len(ids)} test files have no noisy/clean partner, e.g. {ids[0]} "
+                    "(noisy '*_fileid_N.wav' pairs with clean 'clean_fileid_N.wav')")
 
 
 def _at_fs(src: Path, fs: int, dst: Path) -> str:

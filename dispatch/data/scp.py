@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from dispatch.utils.io import atomic_write_text  # noqa: F401  (re-exported)
 
@@ -49,6 +49,18 @@ def read_scp_dict(path: str | os.PathLike) -> dict[str, str]:
             raise DataError(f"{path}: utterance id '{key}' appears twice; ids must be unique")
         entries[key] = value
     return entries
+
+
+def pair_by_id(noisy: dict, clean: dict, empty: str, unpaired: Callable[[list[str]], str]
+               ) -> list[tuple[str, Path, Path]]:
+    """(utt_id, noisy, clean) sorted by id; DataError(``empty``) when there is no noisy file,
+    DataError(``unpaired(ids)``) when some id lacks its noisy or clean partner."""
+    if not noisy:
+        raise DataError(empty)
+    lonely = sorted(set(noisy) ^ set(clean))
+    if lonely:
+        raise DataError(unpaired(lonely))
+    return [(u, noisy[u], clean[u]) for u in sorted(noisy)]
 
 
 def format_scp(entries: Iterable[Entry]) -> str:

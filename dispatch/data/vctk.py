@@ -15,7 +15,7 @@ from typing import Sequence
 import soundfile as sf
 
 from dispatch.data.audio import Utterance, read_mono, write_data_dir, write_wav
-from dispatch.data.scp import DataError
+from dispatch.data.scp import DataError, pair_by_id
 
 SUBDIRS = {"train": ("noisy_trainset_28spk_wav", "clean_trainset_28spk_wav"),
            "test": ("noisy_testset_wav", "clean_testset_wav")}
@@ -39,13 +39,10 @@ def _pairs(root: Path, part: str) -> list[tuple[str, Path, Path]]:
     noisy_dir, clean_dir = (root / d for d in SUBDIRS[part])
     noisy = {p.stem: p for p in noisy_dir.glob("*.wav")}
     clean = {p.stem: p for p in clean_dir.glob("*.wav")}
-    if not noisy:
-        raise DataError(f"VCTK_NOISY: no wav files in {noisy_dir}; {LAYOUT}")
-    unpaired = sorted(set(noisy) ^ set(clean))
-    if unpaired:
-        raise DataError(f"VCTK_NOISY: {len(unpaired)} files have no noisy/clean partner in {part}, "
-                        f"e.g. {unpaired[0]}.wav; re-extract the corpus")
-    return [(u, noisy[u], clean[u]) for u in sorted(noisy)]
+    return pair_by_id(
+        noisy, clean, f"VCTK_NOISY: no wav files in {noisy_dir}; {LAYOUT}",
+        lambda ids: f"VCTK_NOISY: {len(ids)} files have no noisy/clean partner in {part}, "
+                    f"e.g. {ids[0]}.wav; re-extract the corpus")
 
 
 def _convert(job: tuple[str, Path, int, str]) -> str:
