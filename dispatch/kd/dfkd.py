@@ -28,16 +28,8 @@ from typing import Optional
 
 import torch
 
-from dispatch.kd.spectral import (EPS, SpectralKDLoss, PatchGrid, Spectra, band_cells,
-                                  dfkd_crossover, full_precision, mean_crossover_hz,
-                                  region_distance)
-
-
-def dfkd_band_weights(spectra: Spectra, crossover: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Valid cells of the DFKD low and high bands.  crossover: [B, N] -> 2 x [B, F, N] float"""
-    low, high = band_cells(crossover, spectra.mag_s.shape[1])  # [B, F, N] bool each
-    cells = spectra.cells  # [B, F, N]
-    return cells * low.float(), cells * high.float()
+from dispatch.kd.spectral import (EPS, PatchGrid, SpectralKDLoss, dfkd_crossover, full_precision,
+                                  mean_crossover_hz, region_distance)
 
 
 def check_beta(beta: float) -> float:
@@ -59,8 +51,8 @@ class DFKDLoss(SpectralKDLoss):
                 lengths: Optional[torch.Tensor] = None, **features) -> tuple[torch.Tensor, dict]:
         with full_precision(student_wav.device):
             sp = self.spectra(student_wav, teacher_wav, ref_wav, lengths)
-            num_bins, num_frames = sp.mag_s.shape[1:]
-            crossover = dfkd_crossover(sp.mag_t, self.eps)  # [B, N]
+            num_bins = sp.num_bins
+            crossover = dfkd_crossover(sp.quantity("mag_t"), self.eps)  # [B, N]
             # one "patch" per frame: all F bins of frame n, restricted to the band
             low = PatchGrid(sp.frames, num_bins, num_bins, 1, (None, crossover))  # f <= m
             high = PatchGrid(sp.frames, num_bins, num_bins, 1, (crossover, None))  # f >= m

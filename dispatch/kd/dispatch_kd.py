@@ -139,7 +139,7 @@ def selective_band_loss(spectra: Spectra, parts: list[Part], patch_bins: int, pa
 
     parts: the band's cells split by distance kind, each (region, kind).
     """
-    num_bins, num_frames = spectra.mag_s.shape[1:]
+    num_bins, num_frames = spectra.num_bins, spectra.frames.shape[1]
     grids = [(PatchGrid(spectra.frames, num_bins, patch_bins, patch_frames, region), kind, {})
              for region, kind in parts]
     dist, cells = mixed_patch_distance(spectra, grids, "st", beta, eps)  # [B, P]
@@ -149,7 +149,7 @@ def selective_band_loss(spectra: Spectra, parts: list[Part], patch_bins: int, pa
     weight = selected.float() * cells  # [B, P]
     loss = (weight * dist).sum() / weight.sum().clamp_min(1.0)
     index, _ = patch_index(num_bins, num_frames, patch_bins, patch_frames,
-                           spectra.mag_s.device)  # [F, N]
+                           spectra.frames.device)  # [F, N]
     return BandSelection(loss, kgs, cells, valid, selected, index, spectra.frames)
 
 
@@ -252,7 +252,7 @@ class DISPatchLoss(SelectivePatchLoss):
     def bands(self, spectra: Spectra):
         if self.base == "l2_mag":
             return [("all", [((None, None), "l2")], self.patch_bins)], None
-        crossover = dfkd_crossover(spectra.mag_t, self.eps)  # [B, N]: low f <= m, high f >= m
+        crossover = dfkd_crossover(spectra.quantity("mag_t"), self.eps)  # [B, N]: low f <= m, high f >= m
         parts = [((None, crossover), "cos"), ((crossover, None), "high")]
         return [("all", parts, self.patch_bins)], crossover
 

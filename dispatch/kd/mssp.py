@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import torch
 
-from dispatch.kd.dfkd import dfkd_band_weights
 from dispatch.kd.dispatch_kd import SelectivePatchLoss, check_selection_conf
 from dispatch.kd.spectral import EPS, Spectra, dfkd_crossover
 
@@ -45,34 +44,15 @@ def fixed_split_bin(split_hz: float, n_fft: int, fs: float) -> int:
     return int(round(split_hz * n_fft / fs))
 
 
-def mssp_band_weights(spectra: Spectra, split: str, split_bin: int, eps: float = EPS
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Valid cells of the low and high bands and the crossover bin of every frame.
-
-    -> (low [B, F, N] float, high [B, F, N] float, crossover [B, N] long)
-    """
-    if split == "adaptive":
-        crossover = dfkd_crossover(spectra.mag_t, eps)  # [B, N]
-        low, high = dfkd_band_weights(spectra, crossover)  # [B, F, N]
-        return low, high, crossover
-    num_bins = spectra.mag_s.shape[1]
-    bins = torch.arange(num_bins, device=spectra.mag_s.device)[None, :, None]  # [1, F, 1]
-    cells = spectra.cells  # [B, F, N]
-    low = cells * (bins < split_bin).float()  # [B, F, N]
-    high = cells * (bins >= split_bin).float()  # [B, F, N]
-    crossover = torch.full_like(spectra.frames, split_bin, dtype=torch.long)  # [B, N]
-    return low, high, crossover
-
-
 def mssp_band_regions(spectra: Spectra, split: str, split_bin: int, eps: float = EPS
                       ) -> tuple[tuple, tuple, torch.Tensor]:
     """Regions (first bin, last bin) of the low and high bands and the crossover of every frame.
 
-    Same bands as :func:`mssp_band_weights`, as regions for ``PatchGrid``.
+    Adaptive: low ``f <= m_n``, high ``f >= m_n``; fixed: low ``f < c``, high ``f >= c``.
     -> (low region, high region, crossover [B, N] long)
     """
     if split == "adaptive":
-        crossover = dfkd_crossover(spectra.mag_t, eps)  # [B, N]
+        crossover = dfkd_crossover(spectra.quantity("mag_t"), eps)  # [B, N]
         return (None, crossover), (crossover, None), crossover
     crossover = torch.full_like(spectra.frames, split_bin, dtype=torch.long)  # [B, N]
     return (None, crossover - 1), (crossover, None), crossover

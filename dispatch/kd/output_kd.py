@@ -48,9 +48,9 @@ class L2MagLoss(SpectralKDLoss):
                 lengths: Optional[torch.Tensor] = None, **features) -> tuple[torch.Tensor, dict]:
         with full_precision(student_wav.device):
             sp = self.spectra(student_wav, teacher_wav, ref_wav, lengths)
-            per_frame = ((sp.mag_s - sp.mag_t) ** 2).sum(dim=1)  # [B, N]
+            per_frame = sp.quantity("sq_st").sum(dim=-1)  # [B, N, F] -> [B, N]
             frames = sp.frames.float()  # [B, N]
-            num_cells = frames.sum() * sp.mag_s.shape[1]
+            num_cells = frames.sum() * sp.num_bins
             loss = (per_frame * frames).sum() / num_cells.clamp_min(1.0)
         return loss, {"loss": loss.detach()}
 

@@ -22,11 +22,12 @@ Conventions used by every STFT-based KD loss:
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from typing import Iterator, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 EPS = 1e-8
 STFT_KEYS = ("n_fft", "hop_length", "win_length")
@@ -77,15 +78,78 @@ def scale_to_reference(estimate: torch.Tensor, reference: torch.Tensor) -> torch
     return estimate * (dot / (energy + EPS))  # [B, L]
 
 
+class _CentredSTFT(torch.autograd.Function):
+    """Centred, zero-padded STFT as planar real and imaginary parts, with a cheap backward.
+
+    Forward: frames = unfold(pad(x)) * window, X = rfft(frames) (the numbers of ``torch.stft``),
+    returned as two contiguous real tensors so that everything downstream is real arithmetic.
+    Backward: for a real loss, dL/dframe_t = Re sum_k G_k e^{+2 pi i k t / n} with
+    G = dL/dRe X + i dL/dIm X, which is ``(n / 2) * irfft(G)`` once the DC (and, for even n, the
+    Nyquist) bin of G is doubled, because irfft counts every other bin twice; then an overlap-add
+    of ``ceil(n_fft / hop)`` shifted adds. ``torch.stft``'s own backward costs ~2.5x this on CPU.
+    """
+
+    @staticmethod
+    def forward(ctx, wav: torch.Tensor, window: torch.Tensor, n_fft: int, hop_length: int):
+        pad = n_fft // 2
+        frames = F.pad(wav, (pad, pad)).unfold(-1, n_fft, hop_length) * window  # [B, N, n_fft]
+        spec = torch.fft.rfft(frames, dim=-1)  # [B, N, F] complex
+        ctx.save_for_backward(window)
+        ctx.sizes = (wav.shape[-1], n_fft, hop_length)
+        return spec.real.contiguous(), spec.imag.contiguous()  # [B, N, F] each
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_re: torch.Tensor, grad_im: torch.Tensor):
+        (window,) = ctx.saved_tensors
+        length, n_fft, hop = ctx.sizes
+        edge = torch.ones(grad_re.shape[-1], device=grad_re.device, dtype=window.dtype)  # [F]
+        edge[0] = 2.0
+        if n_fft % 2 == 0:
+            edge[-1] = 2.0
+        grad = torch.complex(grad_re * edge, grad_im * edge)  # [B, N, F]
+        frames = torch.fft.irfft(grad, n=n_fft, dim=-1)  # [B, N, n_fft]
+        frames = frames * (window * (n_fft / 2.0))  # [B, N, n_fft]
+        batch, num_frames = frames.shape[:2]
+        shifts = -(-n_fft // hop)
+        frames = F.pad(frames, (0, shifts * hop - n_fft)).reshape(batch, num_frames, shifts, hop)
+        out = frames.new_zeros(batch, num_frames + shifts - 1, hop)  # [B, N + r - 1, hop]
+        for k in range(shifts):  # frame n, block k lands on output block n + k
+            out[:, k:k + num_frames] += frames[:, :, k]
+        out = out.reshape(batch, -1)  # [B, L_padded]
+        pad = n_fft // 2
+        if out.shape[-1] < pad + length:
+            out = F.pad(out, (0, pad + length - out.shape[-1]))
+        return out[:, pad:pad + length], None, None, None
+
+
+def stft_parts(wav: torch.Tensor, n_fft: int = 512, hop_length: int = 128,
+               win_length: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centred STFT with zero padding and a periodic Hann window (``torch.stft``'s numbers).
+
+    wav: [B, L] -> (real, imag), each [B, N, F] contiguous (frame-major), F = n_fft // 2 + 1,
+    N = L // hop_length + 1. The window of ``win_length`` is centred in ``n_fft`` as torch does.
+    """
+    if win_length > n_fft:
+        raise ValueError(f"win_length ({win_length}) must be <= n_fft ({n_fft})")
+    if not wav.is_floating_point():
+        wav = wav.float()
+    window = torch.hann_window(win_length, device=wav.device, dtype=wav.dtype)  # [W]
+    left = (n_fft - win_length) // 2
+    window = F.pad(window, (left, n_fft - win_length - left))  # [n_fft]
+    return _CentredSTFT.apply(wav, window, n_fft, hop_length)
+
+
 def complex_stft(wav: torch.Tensor, n_fft: int = 512, hop_length: int = 128,
                  win_length: int = 512) -> torch.Tensor:
-    """Centred STFT with zero padding and a Hann window.  wav: [B, L] -> [B, F, N] complex64.
+    """:func:`stft_parts` as one complex tensor in ``torch.stft``'s layout.
 
-    F = n_fft // 2 + 1 and N = L // hop_length + 1.
+    wav: [B, L] or [L] -> [B, F, N] or [F, N] complex.
     """
-    window = torch.hann_window(win_length, device=wav.device, dtype=torch.float32)  # [W]
-    return torch.stft(wav.float(), n_fft=n_fft, hop_length=hop_length, win_length=win_length,
-                      window=window, center=True, pad_mode="constant", return_complex=True)
+    squeeze = wav.dim() == 1
+    real, imag = stft_parts(wav.reshape(1, -1) if squeeze else wav, n_fft, hop_length, win_length)
+    spec = torch.complex(real, imag).transpose(1, 2)  # [B, F, N]
+    return spec[0] if squeeze else spec
 
 
 def valid_frame_mask(lengths: torch.Tensor, num_frames: int, hop_length: int) -> torch.Tensor:
@@ -94,30 +158,64 @@ def valid_frame_mask(lengths: torch.Tensor, num_frames: int, hop_length: int) ->
     return frames[None, :] <= (lengths // hop_length)[:, None]  # [B, N]
 
 
-def magnitude(spec: torch.Tensor) -> torch.Tensor:
-    """|X| of a complex spectrogram (zero gradient at zero).  [B, F, N] -> [B, F, N]"""
-    return spec.abs()
-
-
-@dataclass
 class Spectra:
-    """Student, teacher (detached) and reference spectra of one batch, plus the frame mask.
+    """Student, teacher (detached) and reference spectra of one batch, with cached cell quantities.
 
-    S, T, Y: [B, F, N] complex64; mag_s, mag_t, mag_y: [B, F, N] float32; frames: [B, N] bool.
+    Everything here is frame-major: a cell quantity is [B, N, F] (bins contiguous), which is how the
+    FFT gives it and what the patch sums reduce over. ``parts(x)`` is the (real, imag) pair of the
+    student ("s"), teacher ("t") or reference ("y") spectrum; the reference is transformed on first
+    use (``l2_mag`` never needs it). ``frames``: [B, N] bool. ``quantity(name)`` gives a per-cell
+    [B, N, F] float32 quantity, computed once: ``mag_x`` |X|, ``e_x`` |X|^2, ``cross_ab`` Re<A, B>,
+    ``sq_ab`` (|A| - |B|)^2, for x, a, b in s, t, y. Those without ``s`` carry no gradient; one with
+    gradient serves no-grad uses detached.
     """
 
-    S: torch.Tensor
-    T: torch.Tensor
-    Y: torch.Tensor
-    mag_s: torch.Tensor
-    mag_t: torch.Tensor
-    mag_y: torch.Tensor
-    frames: torch.Tensor
+    def __init__(self, student: tuple, teacher: tuple, ref_wav: torch.Tensor,
+                 frames: torch.Tensor, stft) -> None:
+        self.frames = frames
+        self.num_bins = student[0].shape[-1]
+        self._parts = {"s": student, "t": teacher}
+        self._ref_wav, self._stft = ref_wav, stft
+        self._cache: dict = {}
 
-    @property
-    def cells(self) -> torch.Tensor:
-        """Valid (bin, frame) cells as float weights.  # [B, F, N]"""
-        return self.frames[:, None, :].expand_as(self.mag_s).float()
+    def parts(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(real, imag) of spectrum "s", "t" or "y".  -> 2 x [B, N, F]"""
+        if which not in self._parts:
+            with torch.no_grad():
+                self._parts[which] = self._stft(self._ref_wav)
+        return self._parts[which]
+
+    def quantity(self, name: str) -> torch.Tensor:
+        kind, pair = name.split("_")
+        grad = torch.is_grad_enabled() and "s" in pair
+
+        def compute() -> torch.Tensor:
+            if kind == "e":
+                real, imag = self.parts(pair)
+                return torch.addcmul(real * real, imag, imag)
+            if kind == "mag":  # the clamp gives |0| a zero (not NaN) gradient
+                return self.quantity(f"e_{pair}").clamp_min(1e-30).sqrt()
+            if kind == "sq":
+                return (self.quantity(f"mag_{pair[0]}") - self.quantity(f"mag_{pair[1]}")) ** 2
+            if kind == "cross":
+                (real_a, imag_a), (real_b, imag_b) = self.parts(pair[0]), self.parts(pair[1])
+                return torch.addcmul(real_a * real_b, imag_a, imag_b)
+            raise ValueError(f"unknown cell quantity {name!r}")
+
+        return cached(self._cache, name, grad, compute)
+
+
+def cached(cache: dict, name: str, grad: bool, compute) -> torch.Tensor:
+    """``compute()`` once per (name, grad); a value with gradient serves no-grad uses detached."""
+    if (name, True) in cache:
+        value = cache[(name, True)]
+        return value if grad else value.detach()
+    if not grad and (name, False) in cache:
+        return cache[(name, False)]
+    with torch.set_grad_enabled(grad):
+        value = compute()
+    cache[(name, grad)] = value
+    return value
 
 
 def compute_spectra(student_wav: torch.Tensor, teacher_wav: torch.Tensor, ref_wav: torch.Tensor,
@@ -134,11 +232,15 @@ def compute_spectra(student_wav: torch.Tensor, teacher_wav: torch.Tensor, ref_wa
     if scale_to_ref:
         s = scale_to_reference(s, y)
         t = scale_to_reference(t, y)
-    S = complex_stft(s, n_fft, hop_length, win_length)  # [B, F, N]
-    T = complex_stft(t, n_fft, hop_length, win_length)  # [B, F, N]
-    Y = complex_stft(y, n_fft, hop_length, win_length)  # [B, F, N]
-    frames = valid_frame_mask(lengths, S.shape[-1], hop_length)  # [B, N]
-    return Spectra(S, T, Y, magnitude(S), magnitude(T), magnitude(Y), frames)
+
+    def stft(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return stft_parts(x, n_fft, hop_length, win_length)  # 2 x [B, N, F]
+
+    student = stft(s)
+    with torch.no_grad():
+        teacher = stft(t)
+    frames = valid_frame_mask(lengths, student[0].shape[1], hop_length)  # [B, N]
+    return Spectra(student, teacher, y, frames, stft)
 
 
 # ----------------------------------------------------------------------------- patch grid
@@ -163,17 +265,6 @@ def patch_index(num_bins: int, num_frames: int, patch_bins: int, patch_frames: i
     return index, num_groups(num_bins, patch_bins) * frame_groups
 
 
-def patch_sum(x: torch.Tensor, index: torch.Tensor, num_patches: int) -> torch.Tensor:
-    """Sum of ``x`` over the cells of every patch (scatter-add, vectorised).
-
-    x: [B, F, N]; index: [F, N] -> [B, P]
-    """
-    flat = x.reshape(x.shape[0], -1)  # [B, F*N]
-    idx = index.reshape(1, -1).expand_as(flat)  # [B, F*N]
-    out = flat.new_zeros(x.shape[0], num_patches)  # [B, P]
-    return out.scatter_add(1, idx, flat)  # [B, P]
-
-
 def patch_to_cells(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Spread per-patch values back onto the cells of each patch.  [B, P], [F, N] -> [B, F, N]"""
     flat = values[:, index.reshape(-1)]  # [B, F*N]
@@ -189,21 +280,11 @@ def dfkd_crossover(mag_t: torch.Tensor, eps: float = EPS) -> torch.Tensor:
     ``Fo[f] = max_{f' <= f} |T|[f']`` (running maximum along frequency),
     ``g[f] = (Fo[f+1] - Fo[f]) / (Fo[f] + eps)`` for ``f = 0 .. F-2``, ``m = argmax_f g[f]``
     (the first maximum on ties, so a silent frame gives ``m = 0``).
-    mag_t: [B, F, N] -> [B, N] long
+    mag_t: [B, N, F] (frame-major) -> [B, N] long
     """
-    running_max = torch.cummax(mag_t, dim=1).values  # [B, F, N]
-    growth = (running_max[:, 1:] - running_max[:, :-1]) / (running_max[:, :-1] + eps)  # [B, F-1, N]
-    return growth.argmax(dim=1)  # [B, N]
-
-
-def band_cells(crossover: torch.Tensor, num_bins: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Low (``f <= m``) and high (``f >= m``) band membership of every cell; bin m is in both.
-
-    crossover: [B, N] -> (low [B, F, N] bool, high [B, F, N] bool)
-    """
-    bins = torch.arange(num_bins, device=crossover.device)[None, :, None]  # [1, F, 1]
-    edge = crossover[:, None, :]  # [B, 1, N]
-    return bins <= edge, bins >= edge
+    running_max = torch.cummax(mag_t, dim=-1).values  # [B, N, F]
+    low, high = running_max[..., :-1], running_max[..., 1:]  # [B, N, F-1]
+    return ((high - low) / (low + eps)).argmax(dim=-1)  # [B, N]
 
 
 def mean_crossover_hz(crossover: torch.Tensor, frames: torch.Tensor, n_fft: int,
@@ -212,9 +293,6 @@ def mean_crossover_hz(crossover: torch.Tensor, frames: torch.Tensor, n_fft: int,
     weight = frames.float()  # [B, N]
     mean_bin = (crossover.float() * weight).sum() / weight.sum().clamp_min(1.0)
     return mean_bin * (fs / n_fft)
-
-
-# ----------------------------------------------------------------------------- patch distances
 
 
 def cosine_from_sums(cross: torch.Tensor, energy_a: torch.Tensor, energy_b: torch.Tensor,
@@ -227,50 +305,17 @@ def cosine_from_sums(cross: torch.Tensor, energy_a: torch.Tensor, energy_b: torc
     return 1.0 - cross / (norms + eps)
 
 
-def patch_distance(a: torch.Tensor, b: torch.Tensor, mag_a: torch.Tensor, mag_b: torch.Tensor,
-                   weight: torch.Tensor, index: torch.Tensor, num_patches: int, kind: str,
-                   beta: float = 0.5, eps: float = EPS) -> tuple[torch.Tensor, torch.Tensor]:
-    """Distance between spectra ``a`` and ``b`` restricted to the weighted cells of each patch.
-
-    kind ``l2``:   ``mean_p (|A| - |B|)^2``
-    kind ``cos``:  ``1 - Re<A,B>_p / (||A||_p ||B||_p + eps)``  (DFKD low band)
-    kind ``high``: ``beta * cos + (1 - beta) * l2``              (DFKD high band)
-    a, b: [B, F, N] complex; mag_a, mag_b, weight: [B, F, N] -> (distance [B, P], cells [B, P]).
-    A patch with no cells gets distance 0.
-    """
-    cells = patch_sum(weight, index, num_patches)  # [B, P]
-    if kind in ("l2", "high"):
-        sq = patch_sum(weight * (mag_a - mag_b) ** 2, index, num_patches)  # [B, P]
-        l2 = sq / cells.clamp_min(1.0)  # [B, P]
-    if kind in ("cos", "high"):
-        cross = patch_sum(weight * (a.real * b.real + a.imag * b.imag), index, num_patches)
-        energy_a = patch_sum(weight * mag_a ** 2, index, num_patches)  # [B, P]
-        energy_b = patch_sum(weight * mag_b ** 2, index, num_patches)  # [B, P]
-        cos = cosine_from_sums(cross, energy_a, energy_b, eps)  # [B, P]
-        cos = torch.where(cells > 0, cos, torch.zeros_like(cos))
-    if kind == "l2":
-        out = l2
-    elif kind == "cos":
-        out = cos
-    elif kind == "high":
-        out = beta * cos + (1.0 - beta) * l2
-    else:
-        raise ValueError(f"unknown patch distance kind {kind!r}; choose one of: l2, cos, high")
-    return out, cells
-
-
-# ----------------------------------------------------------------------------- fast patch sums
+# ----------------------------------------------------------------------------- patch sums
 #
-# The helpers above (patch_index / patch_sum / patch_distance) spell out the definitions with
-# per-cell weights and a scatter-add; they are kept for reference and plotting. The losses use the
-# helpers below, which give the same sums without materialising a per-cell weight per band:
+# Every loss reads per-patch sums of per-cell quantities over a *region* of bins per frame,
+# ``first[b, n] <= f <= last[b, n]`` (None: bin 0 / F-1), without a per-cell weight per band:
 #
-# * a band is a *region* of bins per frame, ``first[b, n] <= f <= last[b, n]`` (None: bin 0 / F-1);
-# * the sum of a cell quantity over every bin group is one matrix product with a [G, F] 0/1 matrix;
+# * cell quantities live in frame-major memory ([B, N, F], bins contiguous), as the STFT gives them;
+# * the sum over every bin group is one matrix product with a [F, G] 0/1 matrix;
 # * only the one group per frame that a region edge cuts needs a partial sum: a gather of
-#   ``patch_bins`` bins, so the edge costs ~patch_bins/F of a pass;
-# * cell counts are computed from the edges (no pass over the cells); frame validity is applied to
-#   the [B, G, N] group sums, and ``patch_frames`` groups are one more (small) matrix product.
+#   ``patch_bins`` bins, ~patch_bins/F of a pass (a single all-bins group uses a 0/1 mask instead);
+# * cell counts come from the edges (no pass over the cells); frame validity is applied to the
+#   [B, N, G] group sums, and ``patch_frames`` groups are one more (small) matrix product.
 # Cancellation stays inside one group (full group sum minus an in-group prefix).
 
 Region = tuple  # (first bin [B, N] long or None, last bin [B, N] long or None)
@@ -287,7 +332,7 @@ class PatchGrid:
     """Per-patch sums of cell quantities over one band region of the bin-0 / frame-0 anchored grid.
 
     frames: [B, N] bool (valid frames); region: (first, last) with [B, N] long or None.
-    ``sums(x)``: x [B, F, N] -> [B, P] with P = G * Gn ordered as ``patch_index`` (g * Gn + gn);
+    ``sums(x)``: x [B, N, F] (frame-major) -> [B, P] with P = G * Gn ordered as ``patch_index`` (g * Gn + gn);
     ``cells``: [B, P] float, the number of valid in-region cells of every patch.
     """
 
@@ -296,18 +341,18 @@ class PatchGrid:
         device = frames.device
         self.num_bins, self.patch_bins = num_bins, patch_bins
         self.batch, num_frames = frames.shape
-        self.matrix = group_matrix(num_bins, patch_bins, device)  # [G, F]
-        self.num_bin_groups = self.matrix.shape[0]
+        self.bin_matrix = group_matrix(num_bins, patch_bins, device).t().contiguous()  # [F, G]
+        self.num_bin_groups = self.bin_matrix.shape[1]
         self.frame_matrix = (group_matrix(num_frames, patch_frames, device).t().contiguous()
                              if patch_frames > 1 else None)  # [N, Gn]
-        self.frame_weight = frames.float()[:, None, :]  # [B, 1, N]
-        groups = torch.arange(self.num_bin_groups, device=device)  # [G]
-        self.group_start = (groups * patch_bins)[None, :, None]  # [1, G, 1]
-        self.group_size = (num_bins - self.group_start).clamp(max=patch_bins)  # [1, G, 1]
+        self.frame_weight = frames.float()[:, :, None]  # [B, N, 1]
+        self.group_id = torch.arange(self.num_bin_groups, device=device)  # [G]
+        self.group_start = self.group_id * patch_bins  # [G]
+        self.group_size = (num_bins - self.group_start).clamp(max=patch_bins)  # [G]
         first, last = region
         self.upper = None if last is None else self._edge(last)
         self.lower = None if first is None else self._edge(first - 1)
-        count = self.group_size.expand(self.batch, -1, num_frames).float()  # [B, G, N]
+        count = self.group_size.float().expand(self.batch, num_frames, -1)  # [B, N, G]
         if self.upper is not None:
             count = self.upper["count"]
         if self.lower is not None:
@@ -315,42 +360,40 @@ class PatchGrid:
         self.cells = self._reduce_frames(count)  # [B, P]
 
     def _edge(self, edge: torch.Tensor) -> dict:
-        """Gather plan for the in-group prefix sum ``sum_{f <= edge}`` (edge [B, N], may be -1)."""
-        edge = edge.long()
-        count = (edge[:, None, :] + 1 - self.group_start).clamp(min=0)  # [B, G, N]
-        count = torch.minimum(count, self.group_size).float()  # [B, G, N]
+        """Plan for the in-group prefix sum ``sum_{f <= edge}`` (edge [B, N], may be -1)."""
+        edge = edge.long()[:, :, None]  # [B, N, 1]
+        count = (edge + 1 - self.group_start).clamp(min=0)  # [B, N, G]
+        count = torch.minimum(count, self.group_size).float()  # [B, N, G]
         if self.num_bin_groups == 1:  # one group of all bins (DFKD): a mask beats a gather
-            bins = torch.arange(self.num_bins, device=edge.device)[None, :, None]  # [1, F, 1]
-            return {"mask": (bins <= edge[:, None, :]).float(), "count": count}  # [B, F, N]
-        group = edge.clamp(0, self.num_bins - 1) // self.patch_bins  # [B, N]
-        offsets = torch.arange(self.patch_bins, device=edge.device)[None, :, None]  # [1, pb, 1]
-        positions = (group * self.patch_bins)[:, None, :] + offsets  # [B, pb, N]
-        gid = torch.arange(self.num_bin_groups, device=edge.device)[None, :, None]  # [1, G, 1]
+            bins = torch.arange(self.num_bins, device=edge.device)  # [F]
+            return {"mask": (bins <= edge).float(), "count": count}  # [B, N, F]
+        group = edge.clamp(0, self.num_bins - 1) // self.patch_bins  # [B, N, 1]
+        positions = group * self.patch_bins + torch.arange(self.patch_bins, device=edge.device)
         return {
-            "index": positions.clamp(max=self.num_bins - 1),  # [B, pb, N]
-            "take": (positions <= edge[:, None, :]).float(),  # [B, pb, N]
-            "before": (gid < group[:, None, :]).float(),  # [B, G, N] groups wholly <= edge
-            "here": (gid == group[:, None, :]).float(),  # [B, G, N] the group the edge cuts
-            "count": count,  # [B, G, N]
+            "index": positions.clamp(max=self.num_bins - 1),  # [B, N, pb]
+            "take": (positions <= edge).float(),  # [B, N, pb]
+            "before": (self.group_id < group).float(),  # [B, N, G] groups wholly <= edge
+            "here": (self.group_id == group).float(),  # [B, N, G] the group the edge cuts
+            "count": count,  # [B, N, G]
         }
 
     @staticmethod
     def _prefix(x: torch.Tensor, full: torch.Tensor, plan: dict) -> torch.Tensor:
-        """In-group prefix sums up to the edge.  x [B, F, N], full [B, G, N] -> [B, G, N]"""
+        """In-group prefix sums up to the edge.  x [B, N, F], full [B, N, G] -> [B, N, G]"""
         if "mask" in plan:
-            return (x * plan["mask"]).sum(dim=1, keepdim=True)  # [B, 1, N]
-        partial = (torch.gather(x, 1, plan["index"]) * plan["take"]).sum(dim=1)  # [B, N]
-        return full * plan["before"] + partial[:, None, :] * plan["here"]  # [B, G, N]
+            return (x * plan["mask"]).sum(dim=-1, keepdim=True)  # [B, N, 1]
+        partial = (torch.gather(x, -1, plan["index"]) * plan["take"]).sum(dim=-1)  # [B, N]
+        return full * plan["before"] + partial[:, :, None] * plan["here"]  # [B, N, G]
 
     def _reduce_frames(self, y: torch.Tensor) -> torch.Tensor:
-        y = y * self.frame_weight  # [B, G, N]
+        y = (y * self.frame_weight).transpose(1, 2)  # [B, G, N]
         if self.frame_matrix is not None:
             y = torch.matmul(y, self.frame_matrix)  # [B, G, Gn]
         return y.reshape(self.batch, -1)  # [B, P]
 
     def sums(self, x: torch.Tensor) -> torch.Tensor:
         """Sum of the cell quantity x over the valid in-region cells of every patch.  -> [B, P]"""
-        full = torch.matmul(self.matrix, x)  # [B, G, N]
+        full = torch.matmul(x, self.bin_matrix)  # [B, N, F] @ [F, G] -> [B, N, G]
         out = full if self.upper is None else self._prefix(x, full, self.upper)
         if self.lower is not None:
             out = out - self._prefix(x, full, self.lower)
@@ -369,52 +412,21 @@ def region_mask(region: Region, frames: torch.Tensor, num_bins: int) -> torch.Te
     return mask
 
 
-#: cell quantities of a pair (a, b) of spectra: ``cross`` Re<a, b>, ``sq`` (|a| - |b|)^2, ``e`` |a|^2
-def cell_quantity(spectra: Spectra, name: str) -> torch.Tensor:
-    """A per-cell quantity, cached on ``spectra``: cross_st, cross_sy, cross_ty, sq_st, sq_sy,
-    sq_ty, e_s, e_t, e_y.  -> [B, F, N] float32 (those without ``s`` carry no gradient)."""
-    cache = spectra.__dict__.setdefault("_cell_cache", {})
-    kind, pair = name.split("_")
-    grad = torch.is_grad_enabled() and "s" in pair
-
-    def compute() -> torch.Tensor:
-        spec = {"s": spectra.S, "t": spectra.T, "y": spectra.Y}
-        mag = {"s": spectra.mag_s, "t": spectra.mag_t, "y": spectra.mag_y}
-        if kind == "e":
-            return mag[pair] * mag[pair]
-        if kind == "sq":
-            return (mag[pair[0]] - mag[pair[1]]) ** 2
-        a, b = spec[pair[0]], spec[pair[1]]  # cross
-        return torch.addcmul(a.real * b.real, a.imag, b.imag)
-
-    return cached(cache, name, grad, compute)
-
-
-def cached(cache: dict, name: str, grad: bool, compute) -> torch.Tensor:
-    """``compute()`` once per (name, grad); a value with gradient serves no-grad uses detached."""
-    if (name, True) in cache:
-        value = cache[(name, True)]
-        return value if grad else value.detach()
-    if not grad and (name, False) in cache:
-        return cache[(name, False)]
-    with torch.set_grad_enabled(grad):
-        value = compute()
-    cache[(name, grad)] = value
-    return value
-
-
 def region_distance(spectra: Spectra, grid: PatchGrid, kind: str, pair: str, beta: float = 0.5,
                     eps: float = EPS, sums_cache: Optional[dict] = None) -> torch.Tensor:
-    """``patch_distance`` of spectra ``pair`` ("st", "sy" or "ty") over the grid's region.  -> [B, P]
+    """Distance of spectra ``pair`` ("st", "sy" or "ty") in every patch of the grid's region.
 
-    A patch with no cells gets distance 0. Quantities without the student carry no gradient;
-    ``sums_cache`` (one per grid) shares the sums between the pairs (detached where no gradient).
+    kind ``l2``:   ``mean_p (|A| - |B|)^2``
+    kind ``cos``:  ``1 - Re<A,B>_p / (||A||_p ||B||_p + eps)``  (DFKD low band)
+    kind ``high``: ``beta * cos + (1 - beta) * l2``              (DFKD high band)
+    -> [B, P]. A patch with no cells gets distance 0. Quantities without the student carry no
+    gradient; ``sums_cache`` (one per grid) shares the sums between the pairs.
     """
     sums_cache = {} if sums_cache is None else sums_cache
 
     def total(name: str) -> torch.Tensor:
         grad = torch.is_grad_enabled() and "s" in name.split("_")[1]
-        return cached(sums_cache, name, grad, lambda: grid.sums(cell_quantity(spectra, name)))
+        return cached(sums_cache, name, grad, lambda: grid.sums(spectra.quantity(name)))
 
     cells = grid.cells  # [B, P]
     if kind in ("l2", "high"):
