@@ -158,7 +158,7 @@ def band_cell_map(band: BandSelection, parts: list[Part]) -> dict[str, torch.Ten
     num_bins = band.index.shape[0]
     in_band = None
     for region, _ in parts:
-        mask = region_mask(region, band.frames, num_bins)  # [B, F, N]
+        mask = region_mask(region, band.frames, num_bins).transpose(1, 2)  # [B, F, N]
         in_band = mask if in_band is None else in_band | mask
     kgs = patch_to_cells(band.kgs, band.index)  # [B, F, N]
     mask = patch_to_cells(band.selected, band.index) & in_band  # [B, F, N]

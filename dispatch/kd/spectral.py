@@ -308,15 +308,11 @@ def cosine_from_sums(cross: torch.Tensor, energy_a: torch.Tensor, energy_b: torc
 # ----------------------------------------------------------------------------- patch sums
 #
 # Every loss reads per-patch sums of per-cell quantities over a *region* of bins per frame,
-# ``first[b, n] <= f <= last[b, n]`` (None: bin 0 / F-1), without a per-cell weight per band:
-#
-# * cell quantities live in frame-major memory ([B, N, F], bins contiguous), as the STFT gives them;
-# * the sum over every bin group is one matrix product with a [F, G] 0/1 matrix;
-# * only the one group per frame that a region edge cuts needs a partial sum: a gather of
-#   ``patch_bins`` bins, ~patch_bins/F of a pass (a single all-bins group uses a 0/1 mask instead);
-# * cell counts come from the edges (no pass over the cells); frame validity is applied to the
-#   [B, N, G] group sums, and ``patch_frames`` groups are one more (small) matrix product.
-# Cancellation stays inside one group (full group sum minus an in-group prefix).
+# ``first[b, n] <= f <= last[b, n]`` (None: bin 0 / F-1). Cell quantities are frame-major
+# [B, N, F] (bins contiguous), as the FFT gives them. A grid multiplies a quantity by its 0/1 cell
+# mask (valid frame and in region) and sums every bin group with one matrix product against a
+# [F, G] 0/1 matrix; ``patch_frames`` groups are one more (small) matrix product. The backward
+# is the same two products transposed and the same mask, so no per-cell scatter is ever needed.
 
 Region = tuple  # (first bin [B, N] long or None, last bin [B, N] long or None)
 
@@ -328,88 +324,45 @@ def group_matrix(size: int, group: int, device: Optional[torch.device] = None) -
     return (groups[:, None] == ids[None, :]).float()  # [G, size]
 
 
+def region_mask(region: Region, frames: torch.Tensor, num_bins: int) -> torch.Tensor:
+    """Valid in-region cells.  region: ([B, N] | None, [B, N] | None), frames [B, N] -> [B, N, F]"""
+    bins = torch.arange(num_bins, device=frames.device)  # [F]
+    mask = frames[:, :, None].expand(-1, -1, num_bins)  # [B, N, F]
+    first, last = region
+    if first is not None:
+        mask = mask & (bins >= first[:, :, None])
+    if last is not None:
+        mask = mask & (bins <= last[:, :, None])
+    return mask
+
+
 class PatchGrid:
     """Per-patch sums of cell quantities over one band region of the bin-0 / frame-0 anchored grid.
 
     frames: [B, N] bool (valid frames); region: (first, last) with [B, N] long or None.
-    ``sums(x)``: x [B, N, F] (frame-major) -> [B, P] with P = G * Gn ordered as ``patch_index`` (g * Gn + gn);
-    ``cells``: [B, P] float, the number of valid in-region cells of every patch.
+    ``mask``: [B, N, F] float, the valid in-region cells; ``cells``: [B, P] float, their number per
+    patch; ``sums(x)``: x [B, N, F] -> [B, P], P = G * Gn ordered as ``patch_index`` (g * Gn + gn).
     """
 
     def __init__(self, frames: torch.Tensor, num_bins: int, patch_bins: int, patch_frames: int,
                  region: Region = (None, None)) -> None:
         device = frames.device
-        self.num_bins, self.patch_bins = num_bins, patch_bins
-        self.batch, num_frames = frames.shape
+        self.batch = frames.shape[0]
         self.bin_matrix = group_matrix(num_bins, patch_bins, device).t().contiguous()  # [F, G]
-        self.num_bin_groups = self.bin_matrix.shape[1]
-        self.frame_matrix = (group_matrix(num_frames, patch_frames, device).t().contiguous()
+        self.frame_matrix = (group_matrix(frames.shape[1], patch_frames, device).t().contiguous()
                              if patch_frames > 1 else None)  # [N, Gn]
-        self.frame_weight = frames.float()[:, :, None]  # [B, N, 1]
-        self.group_id = torch.arange(self.num_bin_groups, device=device)  # [G]
-        self.group_start = self.group_id * patch_bins  # [G]
-        self.group_size = (num_bins - self.group_start).clamp(max=patch_bins)  # [G]
-        first, last = region
-        self.upper = None if last is None else self._edge(last)
-        self.lower = None if first is None else self._edge(first - 1)
-        count = self.group_size.float().expand(self.batch, num_frames, -1)  # [B, N, G]
-        if self.upper is not None:
-            count = self.upper["count"]
-        if self.lower is not None:
-            count = count - self.lower["count"]
-        self.cells = self._reduce_frames(count)  # [B, P]
+        self.mask = region_mask(region, frames, num_bins).float()  # [B, N, F]
+        self.cells = self._reduce(self.mask)  # [B, P]
 
-    def _edge(self, edge: torch.Tensor) -> dict:
-        """Plan for the in-group prefix sum ``sum_{f <= edge}`` (edge [B, N], may be -1)."""
-        edge = edge.long()[:, :, None]  # [B, N, 1]
-        count = (edge + 1 - self.group_start).clamp(min=0)  # [B, N, G]
-        count = torch.minimum(count, self.group_size).float()  # [B, N, G]
-        if self.num_bin_groups == 1:  # one group of all bins (DFKD): a mask beats a gather
-            bins = torch.arange(self.num_bins, device=edge.device)  # [F]
-            return {"mask": (bins <= edge).float(), "count": count}  # [B, N, F]
-        group = edge.clamp(0, self.num_bins - 1) // self.patch_bins  # [B, N, 1]
-        positions = group * self.patch_bins + torch.arange(self.patch_bins, device=edge.device)
-        return {
-            "index": positions.clamp(max=self.num_bins - 1),  # [B, N, pb]
-            "take": (positions <= edge).float(),  # [B, N, pb]
-            "before": (self.group_id < group).float(),  # [B, N, G] groups wholly <= edge
-            "here": (self.group_id == group).float(),  # [B, N, G] the group the edge cuts
-            "count": count,  # [B, N, G]
-        }
-
-    @staticmethod
-    def _prefix(x: torch.Tensor, full: torch.Tensor, plan: dict) -> torch.Tensor:
-        """In-group prefix sums up to the edge.  x [B, N, F], full [B, N, G] -> [B, N, G]"""
-        if "mask" in plan:
-            return (x * plan["mask"]).sum(dim=-1, keepdim=True)  # [B, N, 1]
-        partial = (torch.gather(x, -1, plan["index"]) * plan["take"]).sum(dim=-1)  # [B, N]
-        return full * plan["before"] + partial[:, :, None] * plan["here"]  # [B, N, G]
-
-    def _reduce_frames(self, y: torch.Tensor) -> torch.Tensor:
-        y = (y * self.frame_weight).transpose(1, 2)  # [B, G, N]
+    def _reduce(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.matmul(x, self.bin_matrix).transpose(1, 2)  # [B, N, F] @ [F, G] -> [B, G, N]
         if self.frame_matrix is not None:
             y = torch.matmul(y, self.frame_matrix)  # [B, G, Gn]
         return y.reshape(self.batch, -1)  # [B, P]
 
     def sums(self, x: torch.Tensor) -> torch.Tensor:
         """Sum of the cell quantity x over the valid in-region cells of every patch.  -> [B, P]"""
-        full = torch.matmul(x, self.bin_matrix)  # [B, N, F] @ [F, G] -> [B, N, G]
-        out = full if self.upper is None else self._prefix(x, full, self.upper)
-        if self.lower is not None:
-            out = out - self._prefix(x, full, self.lower)
-        return self._reduce_frames(out)  # [B, P]
-
-
-def region_mask(region: Region, frames: torch.Tensor, num_bins: int) -> torch.Tensor:
-    """Valid in-region cells.  region: ([B, N] | None, [B, N] | None), frames [B, N] -> [B, F, N]"""
-    bins = torch.arange(num_bins, device=frames.device)[None, :, None]  # [1, F, 1]
-    mask = frames[:, None, :].expand(-1, num_bins, -1)  # [B, F, N]
-    first, last = region
-    if first is not None:
-        mask = mask & (bins >= first[:, None, :])
-    if last is not None:
-        mask = mask & (bins <= last[:, None, :])
-    return mask
+        return self._reduce(x * self.mask)  # [B, P]
 
 
 def region_distance(spectra: Spectra, grid: PatchGrid, kind: str, pair: str, beta: float = 0.5,
