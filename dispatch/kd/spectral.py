@@ -103,16 +103,17 @@ class _CentredSTFT(torch.autograd.Function):
     def backward(ctx, grad_re: torch.Tensor, grad_im: torch.Tensor):
         (window,) = ctx.saved_tensors
         length, n_fft, hop = ctx.sizes
-        edge = torch.ones(grad_re.shape[-1], device=grad_re.device, dtype=window.dtype)  # [F]
-        edge[0] = 2.0
+        grad = torch.stack((grad_re, grad_im), dim=-1)  # [B, N, F, 2]
+        grad[:, :, 0] *= 2.0
         if n_fft % 2 == 0:
-            edge[-1] = 2.0
-        grad = torch.complex(grad_re * edge, grad_im * edge)  # [B, N, F]
-        frames = torch.fft.irfft(grad, n=n_fft, dim=-1)  # [B, N, n_fft]
+            grad[:, :, -1] *= 2.0
+        frames = torch.fft.irfft(torch.view_as_complex(grad), n=n_fft, dim=-1)  # [B, N, n_fft]
         frames = frames * (window * (n_fft / 2.0))  # [B, N, n_fft]
         batch, num_frames = frames.shape[:2]
         shifts = -(-n_fft // hop)
-        frames = F.pad(frames, (0, shifts * hop - n_fft)).reshape(batch, num_frames, shifts, hop)
+        if shifts * hop != n_fft:
+            frames = F.pad(frames, (0, shifts * hop - n_fft))
+        frames = frames.reshape(batch, num_frames, shifts, hop)  # [B, N, r, hop]
         out = frames.new_zeros(batch, num_frames + shifts - 1, hop)  # [B, N + r - 1, hop]
         for k in range(shifts):  # frame n, block k lands on output block n + k
             out[:, k:k + num_frames] += frames[:, :, k]
