@@ -21,7 +21,9 @@ depend on them). A step of method M is timed in five parts (medians over ``--ste
 
 ``step`` = the sum of the parts (online teacher); ``step_cached`` = ``step - teacher``, the step with a
 teacher-output cache (``dispatch.bin.cache_teacher``; reading one more waveform is part of data
-loading and is not modelled). Method ``none`` runs neither the teacher nor a KD loss.
+loading and is not modelled). Feature KD (AT-KL) needs the teacher's features, so the cache does
+not apply to it and its ``step_cached`` is empty. Method ``none`` runs neither the teacher nor a KD
+loss.
 
 Memory: on CUDA the peak of ``torch.cuda.max_memory_allocated`` over the timed steps; on CPU the
 peak resident set size sampled every millisecond during the timed steps, minus the resident size
@@ -296,9 +298,10 @@ def bench_method(method: str, kd_name: str, kd_conf: dict, teacher, student, arg
     parts = {p: 1e3 * statistics.median(r.get(p, 0.0) for r in records) for p in PARTS}
     totals = [1e3 * sum(r.values()) for r in records]
     cached = [1e3 * (sum(r.values()) - r.get("teacher", 0.0)) for r in records]
+    cacheable = not getattr(kd_loss, "feature_pairs", None)  # feature KD runs the teacher anyway
     result = {"method": method, "kd_loss": kd_name, "kd_loss_conf": kd_conf,
               "median_ms": parts, "step_ms": statistics.median(totals),
-              "step_cached_ms": statistics.median(cached),
+              "step_cached_ms": statistics.median(cached) if cacheable else None,
               "peak_mem_MB": memory.peak / 2 ** 20}
     if kd_name == "atkl" and not kd_conf.get("layer_pairs"):
         result["note"] = "no common separator conv layers: AT-KL ran its output term only"
@@ -317,7 +320,8 @@ def add_ratios(results: List[dict]) -> None:
                 ratios["kd_over_l2_mag"] = ms["kd"] / l2["median_ms"]["kd"]
         if none is not None and none["step_ms"]:
             ratios["step_over_nokd"] = r["step_ms"] / none["step_ms"]
-            ratios["step_cached_over_nokd"] = r["step_cached_ms"] / none["step_ms"]
+            if r["step_cached_ms"] is not None:
+                ratios["step_cached_over_nokd"] = r["step_cached_ms"] / none["step_ms"]
         r["ratios"] = ratios
 
 
@@ -335,7 +339,8 @@ def format_table(report: dict) -> str:
         ms, ra = r["median_ms"], r["ratios"]
         pct = ra.get("kd_over_student")
         lines.append(f"{r['method']:<12}" + "".join(f"{ms[p]:9.1f}" for p in PARTS)
-                     + f"{r['step_ms']:9.1f}{r['step_cached_ms']:9.1f}{r['peak_mem_MB']:9.1f}"
+                     + f"{r['step_ms']:9.1f}" + fmt(r["step_cached_ms"], "9.1f")
+                     + f"{r['peak_mem_MB']:9.1f}"
                      + (f"{100 * pct:8.2f}%" if pct is not None else f"{'-':>9}")
                      + fmt(ra.get("kd_over_l2_mag"), "8.2f")
                      + fmt(ra.get("step_over_nokd"), "10.3f")

@@ -30,6 +30,10 @@ def test_benchmark_json_all_methods(tmp_path, capsys):
             assert result["median_ms"]["teacher"] > 0 and result["median_ms"]["kd"] > 0
             assert "kd_over_student" in result["ratios"] and "step_over_nokd" in result["ratios"]
     assert by_method["mssp"]["ratios"]["kd_over_l2_mag"] > 0
+    # the teacher-output cache serves output KD only: AT-KL needs the teacher's features
+    assert by_method["mssp"]["step_cached_ms"] < by_method["mssp"]["step_ms"]
+    assert by_method["atkl"]["step_cached_ms"] is None
+    assert "step_cached_over_nokd" not in by_method["atkl"]["ratios"]
     assert by_method["dispatch"]["kd_loss_conf"] == {"base": "dfkd"}
     # AT-KL pairs derived from the separator convs present in both models
     pairs = by_method["atkl"]["kd_loss_conf"]["layer_pairs"]
