@@ -65,9 +65,18 @@ def sample_mask(lengths: torch.Tensor, num_samples: int) -> torch.Tensor:
 def zero_padding(wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Float32 copy of ``wav`` with samples at or past ``lengths[b]`` set to zero (NaN-safe).
 
-    wav: [B, L]; lengths: [B] -> [B, L]
+    wav: [B, L]; lengths: [B] -> [B, L]. On CPU each tail is cleared in place in a copy (reading
+    the lengths costs nothing there); elsewhere a mask keeps the device free of host syncs.
     """
     wav = wav.float()
+    if wav.device.type == "cpu":
+        ends = lengths.tolist()
+        if min(ends, default=wav.shape[-1]) >= wav.shape[-1]:
+            return wav  # nothing to clear
+        out = wav.clone()
+        for row, end in enumerate(ends):
+            out[row, end:] = 0.0
+        return out
     mask = sample_mask(lengths, wav.shape[-1])  # [B, L]
     return torch.where(mask, wav, torch.zeros_like(wav))  # [B, L]
 
@@ -159,6 +168,42 @@ def complex_stft(wav: torch.Tensor, n_fft: int = 512, hop_length: int = 128,
     return spec[0] if squeeze else spec
 
 
+class _StudentPower(torch.autograd.Function):
+    """``e_s = |S|^2``, ``|S|`` and ``sq_st = (|S| - |T|)^2`` from the student's parts, one backward.
+
+    With r = Re S, i = Im S: de_s/dr = 2 r and dsq_st/dr = 2 (|S| - |T|) r / |S| (zero where
+    |S| = 0, as ``abs`` has), the same with i; so the gradient is ``(r, i) * coef`` with
+    ``coef = 2 g_e + 2 g_sq (|S| - |T|) / |S|``: about 8 passes instead of ~25 through autograd.
+    ``|S|`` is returned without gradient (for the no-grad Knowledge Gap Score).
+    """
+
+    @staticmethod
+    def forward(ctx, real: torch.Tensor, imag: torch.Tensor, mag_t: torch.Tensor):
+        ctx.set_materialize_grads(False)
+        energy = torch.addcmul(real * real, imag, imag)  # [B, N, F]
+        mag = energy.sqrt()  # [B, N, F]
+        diff = mag - mag_t  # [B, N, F]
+        ctx.save_for_backward(real, imag, mag, diff)
+        ctx.mark_non_differentiable(mag)
+        return energy, mag, diff * diff
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_energy, grad_mag, grad_sq):
+        real, imag, mag, diff = ctx.saved_tensors
+        coef = None
+        if grad_sq is not None:
+            coef = (grad_sq * diff).div_(mag).masked_fill_(mag == 0, 0.0)  # g_sq (|S|-|T|)/|S|
+            if grad_energy is not None:
+                coef.add_(grad_energy)
+        elif grad_energy is not None:
+            coef = grad_energy
+        if coef is None:
+            return None, None, None
+        coef = coef * 2.0
+        return real * coef, imag * coef, None
+
+
 def valid_frame_mask(lengths: torch.Tensor, num_frames: int, hop_length: int) -> torch.Tensor:
     """Frame ``n`` is valid iff ``n <= lengths[b] // hop_length``.  lengths: [B] -> [B, N] bool"""
     frames = torch.arange(num_frames, device=lengths.device)  # [N]
@@ -177,24 +222,27 @@ class Spectra:
     gradient serves no-grad uses detached.
     """
 
-    def __init__(self, student: tuple, teacher: tuple, ref_wav: torch.Tensor,
-                 frames: torch.Tensor, stft) -> None:
+    def __init__(self, student: tuple, teacher: tuple, reference, frames: torch.Tensor) -> None:
         self.frames = frames
         self.num_bins = student[0].shape[-1]
         self._parts = {"s": student, "t": teacher}
-        self._ref_wav, self._stft = ref_wav, stft
+        self._reference = reference  # () -> (real, imag) of the reference, on first use
         self._cache: dict = {}
 
     def parts(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(real, imag) of spectrum "s", "t" or "y".  -> 2 x [B, N, F]"""
         if which not in self._parts:
             with torch.no_grad():
-                self._parts[which] = self._stft(self._ref_wav)
+                self._parts[which] = self._reference()
         return self._parts[which]
 
     def quantity(self, name: str) -> torch.Tensor:
         kind, pair = name.split("_")
         grad = torch.is_grad_enabled() and "s" in pair
+        if grad and name in ("e_s", "sq_st") and ("e_s", True) not in self._cache:
+            energy, mag, sq = _StudentPower.apply(*self.parts("s"), self.quantity("mag_t"))
+            self._cache.update({("e_s", True): energy, ("mag_s", False): mag,
+                                ("sq_st", True): sq})
 
         def compute() -> torch.Tensor:
             if kind == "e":
@@ -236,19 +284,23 @@ def compute_spectra(student_wav: torch.Tensor, teacher_wav: torch.Tensor, ref_wa
     lengths = full_lengths(student_wav, lengths)  # [B]
     s = zero_padding(student_wav, lengths)  # [B, L]
     t = zero_padding(teacher_wav.detach(), lengths)  # [B, L]
-    y = zero_padding(ref_wav.detach(), lengths)  # [B, L]
+    y = None
     if scale_to_ref:
+        y = zero_padding(ref_wav.detach(), lengths)  # [B, L]
         s = scale_to_reference(s, y)
         t = scale_to_reference(t, y)
 
     def stft(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return stft_parts(x, n_fft, hop_length, win_length)  # 2 x [B, N, F]
 
+    def reference() -> tuple[torch.Tensor, torch.Tensor]:
+        return stft(y if y is not None else zero_padding(ref_wav.detach(), lengths))
+
     student = stft(s)
     with torch.no_grad():
         teacher = stft(t)
     frames = valid_frame_mask(lengths, student[0].shape[1], hop_length)  # [B, N]
-    return Spectra(student, teacher, y, frames, stft)
+    return Spectra(student, teacher, reference, frames)
 
 
 # ----------------------------------------------------------------------------- patch grid
@@ -332,16 +384,23 @@ def group_matrix(size: int, group: int, device: Optional[torch.device] = None) -
     return (groups[:, None] == ids[None, :]).float()  # [G, size]
 
 
-def region_mask(region: Region, frames: torch.Tensor, num_bins: int) -> torch.Tensor:
-    """Valid in-region cells.  region: ([B, N] | None, [B, N] | None), frames [B, N] -> [B, N, F]"""
-    bins = torch.arange(num_bins, device=frames.device)  # [F]
-    mask = frames[:, :, None].expand(-1, -1, num_bins)  # [B, N, F]
+def region_mask(region: Region, frames: torch.Tensor, num_bins: int,
+                dtype: torch.dtype = torch.bool) -> torch.Tensor:
+    """Valid in-region cells as 1/True.  region: ([B, N] | None, [B, N] | None), frames [B, N]
+    -> [B, N, F] of ``dtype``. Bin numbers are compared as float32 (exact below 2^24) and written
+    straight into the float mask: on CPU that is ~8x faster than int64 comparisons to bool."""
+    batch, num_frames = frames.shape
+    bins = torch.arange(num_bins, device=frames.device, dtype=torch.float32)  # [F]
     first, last = region
-    if first is not None:
-        mask = mask & (bins >= first[:, :, None])
+    mask = torch.empty(batch, num_frames, num_bins, device=frames.device)  # [B, N, F] float32
     if last is not None:
-        mask = mask & (bins <= last[:, :, None])
-    return mask
+        torch.le(bins, last.float()[:, :, None], out=mask)
+    else:
+        mask.fill_(1.0)
+    if first is not None:
+        mask.mul_(torch.ge(bins, first.float()[:, :, None], out=torch.empty_like(mask)))
+    mask.mul_(frames[:, :, None])
+    return mask if dtype == torch.float32 else mask.to(dtype)
 
 
 class PatchGrid:
@@ -359,7 +418,7 @@ class PatchGrid:
         self.bin_matrix = group_matrix(num_bins, patch_bins, device).t().contiguous()  # [F, G]
         self.frame_matrix = (group_matrix(frames.shape[1], patch_frames, device).t().contiguous()
                              if patch_frames > 1 else None)  # [N, Gn]
-        self.mask = region_mask(region, frames, num_bins).float()  # [B, N, F]
+        self.mask = region_mask(region, frames, num_bins, torch.float32)  # [B, N, F]
         self.cells = self._reduce(self.mask)  # [B, P]
 
     def _reduce(self, x: torch.Tensor) -> torch.Tensor:
