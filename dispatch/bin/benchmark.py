@@ -7,7 +7,8 @@
 
 Both configs are ordinary ESPnet enh training configs; the models get random weights (timing does not
 depend on them). A step of method M is timed in five parts (medians over ``--steps`` steps after
-``--warmup`` untimed ones; on CUDA every part ends with ``torch.cuda.synchronize()``):
+``--warmup`` untimed ones; on CUDA every part ends with ``torch.cuda.synchronize()``). The methods
+take turns step by step (round robin), so a shared machine's slow drifts hit all of them alike:
 
 ``data``     making the batch (mixture, reference: [B, L] random signals) and moving it to the device
 ``teacher``  the teacher's forward pass under ``no_grad`` (eval mode), as ``ESPnetEnhDistillModel``
@@ -26,8 +27,8 @@ not apply to it and its ``step_cached`` is empty. Method ``none`` runs neither t
 loss.
 
 Memory: on CUDA the peak of ``torch.cuda.max_memory_allocated`` over the timed steps; on CPU the
-peak resident set size sampled every millisecond during the timed steps, minus the resident size
-before them (an approximation: the allocator may keep freed pages).
+largest growth of the resident set size within one timed step, sampled every millisecond (an
+approximation: the allocator may keep freed pages).
 
 KD confs: ``dispatch`` is DISPatch on the DFKD base (``base: dfkd``) and ``mssp`` is MSSP with its
 defaults (DFKD base, 10/40 patches, adaptive split), the paper's best system; ``dispatch_l2``
@@ -271,9 +272,9 @@ def _zero_if_none(grad: Optional[torch.Tensor], like: torch.Tensor) -> torch.Ten
     return torch.zeros_like(like) if grad is None else grad
 
 
-def bench_method(method: str, kd_name: str, kd_conf: dict, teacher, student, args,
-                 device: torch.device) -> dict:
-    """Medians (ms) of every part, step totals and peak memory of one method."""
+def prepare_method(method: str, kd_name: str, kd_conf: dict, teacher, student, args,
+                   device: torch.device) -> dict:
+    """The distillation model of one method (a fresh copy of the student) and its step closure."""
     from dispatch.kd import build_kd_loss
     from dispatch.models.enh_distill import ESPnetEnhDistillModel
 
@@ -286,23 +287,37 @@ def bench_method(method: str, kd_name: str, kd_conf: dict, teacher, student, arg
     samples = int(round(args.seconds * args.fs))
     step = make_step(model, optimizer, args.batch, samples, device, args.amp,
                      kd_on=kd_name != "none", seed=args.seed)
-    for _ in range(args.warmup):
-        step()
-    records = []
-    with PeakMemory(device) as memory:
-        for _ in range(args.steps):
-            records.append(step())
+    return {"method": method, "kd_name": kd_name, "kd_conf": kd_conf, "model": model,
+            "step": step, "records": [], "peak": 0}
+
+
+def run_interleaved(runs: List[dict], warmup: int, steps: int, device: torch.device) -> None:
+    """Warm-up, then step i of every method before step i + 1 of any (round robin), so that the
+    slow drifts of a shared machine land on every method alike. Peak memory is per step."""
+    for _ in range(warmup):
+        for run in runs:
+            run["step"]()
+    for _ in range(steps):
+        for run in runs:
+            with PeakMemory(device) as memory:
+                run["records"].append(run["step"]())
+            run["peak"] = max(run["peak"], memory.peak)
+
+
+def summarize_method(run: dict) -> dict:
+    """Medians (ms) of every part, step totals and peak memory of one method's timed steps."""
+    model, records, kd_name, kd_conf = run["model"], run["records"], run["kd_name"], run["kd_conf"]
     for tap in (model._teacher_tap, model._student_tap):
         if tap is not None:
             tap.remove()
     parts = {p: 1e3 * statistics.median(r.get(p, 0.0) for r in records) for p in PARTS}
     totals = [1e3 * sum(r.values()) for r in records]
     cached = [1e3 * (sum(r.values()) - r.get("teacher", 0.0)) for r in records]
-    cacheable = not getattr(kd_loss, "feature_pairs", None)  # feature KD runs the teacher anyway
-    result = {"method": method, "kd_loss": kd_name, "kd_loss_conf": kd_conf,
+    cacheable = not model.kd_loss.feature_pairs  # feature KD (AT-KL) runs the teacher anyway
+    result = {"method": run["method"], "kd_loss": kd_name, "kd_loss_conf": kd_conf,
               "median_ms": parts, "step_ms": statistics.median(totals),
               "step_cached_ms": statistics.median(cached) if cacheable else None,
-              "peak_mem_MB": memory.peak / 2 ** 20}
+              "peak_mem_MB": run["peak"] / 2 ** 20}
     if kd_name == "atkl" and not kd_conf.get("layer_pairs"):
         result["note"] = "no common separator conv layers: AT-KL ran its output term only"
     return result
@@ -395,8 +410,10 @@ def main(cmd: Optional[Sequence[str]] = None) -> dict:
     student = build_enh_model(args.student_config)
     teacher = build_enh_model(args.teacher_config).to(device).eval()
     confs = method_confs(args.methods, args.kd_conf, args.atkl_conf, teacher, student)
-    results = [bench_method(method, name, conf, teacher, student, args, device)
-               for method, (name, conf) in confs.items()]
+    runs = [prepare_method(method, name, conf, teacher, student, args, device)
+            for method, (name, conf) in confs.items()]
+    run_interleaved(runs, args.warmup, args.steps, device)
+    results = [summarize_method(run) for run in runs]
     add_ratios(results)
     setup = (f"batch {args.batch} x {args.seconds:g} s at {args.fs} Hz, device {device}, "
              f"amp {args.amp or 'off'}, torch {torch.__version__}, "
