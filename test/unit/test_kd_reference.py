@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dispatch.kd import build_kd_loss, patch_selection_map
-from dispatch.kd.spectral import complex_stft
+from dispatch.kd.spectral import complex_stft, prefix_max
 
 N_FFT, HOP, EPS, BETA = 512, 128, 1e-8, 0.5
 
@@ -179,3 +179,11 @@ def test_complex_stft_matches_torch_stft_and_its_gradient(n_fft, hop, win):
     wav = x.clone().requires_grad_(True)
     torch.autograd.gradcheck(lambda w: torch.view_as_real(complex_stft(w, n_fft, hop, win)),
                              (wav[:1, :700],), eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 64, 257])
+def test_prefix_max_matches_cummax(size):
+    x = torch.randn(3, 5, size, generator=torch.Generator().manual_seed(size))
+    before = x.clone()
+    torch.testing.assert_close(prefix_max(x), torch.cummax(x, dim=-1).values, rtol=0, atol=0)
+    assert torch.equal(x, before)
