@@ -38,6 +38,7 @@ from typing import Any, Optional, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from dispatch.kd.output_kd import sisnr_kd_loss
 from dispatch.kd.spectral import EPS, full_lengths, full_precision
@@ -45,11 +46,17 @@ from dispatch.kd.spectral import EPS, full_lengths, full_precision
 LAYOUT_KEYS = ("teacher_channel_dim", "teacher_time_dim", "student_channel_dim", "student_time_dim")
 
 
-def feature_magnitude(feat: Any) -> torch.Tensor:
-    """Float32 magnitude of a real, complex or ``ComplexTensor`` feature map.  [B, ...] -> [B, ...]"""
-    if isinstance(feat, torch.Tensor):
-        return feat.abs().float() if feat.is_complex() else feat.float()
-    return torch.sqrt(feat.real.float() ** 2 + feat.imag.float() ** 2)  # ComplexTensor
+def feature_power(feat: Any, p: float) -> torch.Tensor:
+    """Float32 ``|F|^p`` of a real, complex or ``ComplexTensor`` feature map.  [B, ...] -> [B, ...]
+
+    p = 2 (the default) is a product, with no ``abs``, ``sqrt`` or ``pow`` pass.
+    """
+    if isinstance(feat, torch.Tensor) and not feat.is_complex():
+        x = feat.float()
+        return x * x if p == 2 else x.abs() ** p
+    real, imag = feat.real.float(), feat.imag.float()  # complex tensor or ComplexTensor
+    power = torch.addcmul(real * real, imag, imag)  # |F|^2
+    return power if p == 2 else power ** (p / 2)
 
 
 def valid_feature_frames(lengths: torch.Tensor, num_frames: int, num_samples: int) -> torch.Tensor:
@@ -59,6 +66,28 @@ def valid_feature_frames(lengths: torch.Tensor, num_frames: int, num_samples: in
     return torch.arange(num_frames, device=lengths.device)[None, :] < count[:, None]  # [B, T]
 
 
+class _SquaredEnergies(torch.autograd.Function):
+    """p = 2 energies of a real map x [B, K, T] with frame weights w [B, T], without autograd's
+    intermediates: ``a_time = sum_k x^2`` [B, T], ``a_k = sum_t w x^2`` [B, K]. Backward:
+    ``dx = 2 x (g_time[t] + g_k[k] w[t])``, one [B, K, T] buffer instead of five."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor):
+        ctx.set_materialize_grads(False)
+        square = x * x  # [B, K, T]
+        ctx.save_for_backward(x, weight)
+        return square.sum(dim=1), torch.bmm(square, weight[:, :, None])[..., 0]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_time: Optional[torch.Tensor], grad_k: Optional[torch.Tensor]):
+        x, weight = ctx.saved_tensors
+        coef = torch.zeros_like(x[:, :1, :]) if grad_time is None else 2.0 * grad_time[:, None, :]
+        if grad_k is not None:
+            coef = torch.addcmul(coef, 2.0 * grad_k[:, :, None], weight[:, None, :])  # [B, K, T]
+        return coef.expand_as(x) * x, None
+
+
 def attention_energy(feat: Any, channel_dim: int, time_dim: int, p: float,
                      frames: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Time and channel attention energies (before normalisation) of one feature map.
@@ -66,7 +95,8 @@ def attention_energy(feat: Any, channel_dim: int, time_dim: int, p: float,
     feat: [B, ...] with a channel and a time dim; frames: [B, T] bool or None
     -> (a_time [B, T], a_channel [B, C])
     """
-    x = feature_magnitude(feat) ** p  # [B, ...]
+    squared = p == 2 and isinstance(feat, torch.Tensor) and not feat.is_complex()
+    x = feat.float() if squared else feature_power(feat, p)  # [B, ...]
     ndim = x.dim()
     c, t = channel_dim % ndim, time_dim % ndim
     if c == 0 or t == 0 or c == t:
@@ -74,10 +104,15 @@ def attention_energy(feat: Any, channel_dim: int, time_dim: int, p: float,
                          f"time_dim {time_dim} (dim 0 is the batch)")
     rest = [d for d in range(1, ndim) if d not in (c, t)]
     x = x.permute(0, c, *rest, t)  # [B, C, ..., T]
-    x = x.reshape(x.shape[0], x.shape[1], -1, x.shape[-1])  # [B, C, R, T]
-    if frames is not None:
-        x = x * frames[:, None, None, :].float()  # [B, C, R, T]
-    return x.sum(dim=(1, 2)), x.sum(dim=(2, 3))  # [B, T], [B, C]
+    batch, channels, num_frames = x.shape[0], x.shape[1], x.shape[-1]
+    x = x.reshape(batch, -1, num_frames)  # [B, C*R, T]
+    weight = (torch.ones(batch, num_frames, device=x.device) if frames is None
+              else frames.to(x.dtype))  # [B, T]
+    if squared:
+        a_time, a_rows = _SquaredEnergies.apply(x, weight)  # [B, T], [B, C*R]
+    else:  # the frame mask enters as the vector of a matrix product: no masked copy of the map
+        a_time, a_rows = x.sum(dim=1), torch.bmm(x, weight[:, :, None])[..., 0]
+    return a_time * weight, a_rows.reshape(batch, channels, -1).sum(dim=-1)  # [B, T], [B, C]
 
 
 def resize(vector: torch.Tensor, size: int) -> torch.Tensor:

@@ -60,6 +60,25 @@ def test_attention_vectors_and_kl_basics():
     assert frames.sum(1).tolist() == [10, 5]
 
 
+@pytest.mark.parametrize("shape,layout", [((2, 3, 4, 9), (1, -1)), ((2, 9, 5), (2, 1))])
+def test_squared_energies_match_the_generic_power_path(shape, layout):
+    """p = 2 on real maps uses a fused node; it must equal |F|^p through autograd (p = 2.0001)."""
+    g = torch.Generator().manual_seed(0)
+    feat = torch.randn(*shape, generator=g, dtype=torch.float64)
+    frames = valid_feature_frames(torch.tensor([900, 500]), feat.shape[layout[1]], 1000)
+    weights = [torch.randn(2, feat.shape[layout[1]], generator=g, dtype=torch.float64),
+               torch.randn(2, feat.shape[layout[0]], generator=g, dtype=torch.float64)]
+    grads = []
+    for p in (2.0, 2.0 + 1e-12):  # the second is not == 2: the generic |F|^p path
+        x = feat.clone().requires_grad_(True)
+        a_time, a_chan = attention_energy(x, *layout, p, frames)
+        ((a_time * weights[0]).sum() + (a_chan * weights[1]).sum()).backward()
+        grads.append((a_time.detach(), a_chan.detach(), x.grad))
+    for fused, generic in zip(*grads):  # the energies are float32 whatever the input
+        torch.testing.assert_close(fused.double(), generic.double(), rtol=1e-5, atol=1e-6)
+    assert grads[0][2].abs().sum() > 0
+
+
 def test_atkl_requires_features_and_validates_layouts():
     module = build_kd_loss("atkl", layer_pairs=[["a", "b"], {"teacher": "c", "student": "d"}])
     assert module.feature_pairs == [("a", "b"), ("c", "d")]
