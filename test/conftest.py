@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import pytest
@@ -136,6 +137,17 @@ def make_training_dirs(work: Path, splits: Dict[str, List[tuple]]) -> Path:
     return work
 
 
+def make_student_workdir(work: Path, num_train: int, num_valid: int, seconds: float = 1.0,
+                         student_config: Optional[dict] = None) -> Path:
+    """``make_training_dirs`` from the first real pairs, plus ``work/student.yaml`` (the tiny
+    Conv-TasNet ``tiny_tasnet_config(8, 1, 16)`` unless ``student_config`` is given)."""
+    pairs = real_pairs(num_train + num_valid, seconds=seconds)
+    make_training_dirs(work, {"train": pairs[:num_train], "valid": pairs[num_train:]})
+    config = student_config if student_config is not None else tiny_tasnet_config(8, 1, 16)
+    (work / "student.yaml").write_text(yaml.safe_dump(config))
+    return work
+
+
 def espnet_data_opts(work: Path) -> List[str]:
     """ESPnet training options that read ``make_training_dirs`` output (train and valid)."""
     opts: List[str] = []
@@ -144,3 +156,22 @@ def espnet_data_opts(work: Path) -> List[str]:
                  f"--{split}_data_path_and_name_and_type", f"{work}/data/{split}/spk1.scp,speech_ref1,sound",
                  f"--{split}_shape_file", f"{work}/stats/{split}/speech_mix_shape"]
     return opts
+
+
+def naive_select(kgs, valid, k, mode):
+    """Python-loop reference of the DISPatch selection rule (``dispatch.kd.select_patches``)."""
+    out = torch.zeros_like(valid)
+    for b in range(kgs.shape[0]):
+        ids = [p for p in range(kgs.shape[1]) if valid[b, p]]
+        keep = min(len(ids), max(1, math.floor(k * len(ids))))
+        ranked = sorted(ids, key=lambda p: (-float(kgs[b, p]), p))
+        top = set(ranked[:keep])
+        for p in ids:
+            positive = float(kgs[b, p]) > 0
+            if mode == "topk":
+                out[b, p] = p in top
+            elif mode == "positive":
+                out[b, p] = positive
+            else:
+                out[b, p] = positive and p in top
+    return out

@@ -23,7 +23,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO, espnet_data_opts, make_training_dirs, real_pairs, tiny_tasnet_config
+from conftest import REPO, espnet_data_opts, make_student_workdir
 
 AUDIT_WRAPPER = textwrap.dedent('''
     """Run dispatch.bin.enh_distill_train, recording this rank's writes under OUT_DIR."""
@@ -71,9 +71,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     work = tmp_path_factory.mktemp("ddp")
-    pairs = real_pairs(6, seconds=1.0)
-    make_training_dirs(work, {"train": pairs[:4], "valid": pairs[4:]})
-    (work / "student.yaml").write_text(yaml.safe_dump(tiny_tasnet_config(8, 1, 16)))
+    make_student_workdir(work, 4, 2)
     (work / "audit_train.py").write_text(AUDIT_WRAPPER)
     return work
 

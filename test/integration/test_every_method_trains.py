@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import espnet_data_opts, make_training_dirs, real_pairs, tiny_tasnet_config
+from conftest import espnet_data_opts, make_student_workdir
 from dispatch.kd import list_kd_losses
 
 CONF = {
@@ -30,9 +30,7 @@ CONF = {
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     work = tmp_path_factory.mktemp("methods")
-    pairs = real_pairs(5, seconds=1.0)
-    make_training_dirs(work, {"train": pairs[:3], "valid": pairs[3:]})
-    (work / "student.yaml").write_text(yaml.safe_dump(tiny_tasnet_config(8, 1, 16)))
+    make_student_workdir(work, 3, 2)
     return work
 
 

@@ -22,9 +22,8 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
-from conftest import REPO, espnet_data_opts, make_training_dirs, real_pairs, tiny_tasnet_config
+from conftest import REPO, espnet_data_opts, make_student_workdir
 
 MAX_EPOCH = 3
 TOLERANCE = 1e-6  # absolute, per weight; observed difference: 0.0 (bit-exact)
@@ -33,9 +32,7 @@ TOLERANCE = 1e-6  # absolute, per weight; observed difference: 0.0 (bit-exact)
 @pytest.fixture(scope="module")
 def work(tmp_path_factory, teacher_files):
     work = tmp_path_factory.mktemp("resume")
-    pairs = real_pairs(6, seconds=1.0)
-    make_training_dirs(work, {"train": pairs[:4], "valid": pairs[4:]})
-    (work / "student.yaml").write_text(yaml.safe_dump(tiny_tasnet_config(8, 1, 16)))
+    make_student_workdir(work, 4, 2)
     return work
 
 

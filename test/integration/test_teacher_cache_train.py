@@ -1,20 +1,17 @@
 """KD training that reads the teacher-output cache as a data stream (ESPnet chunk iterator, CPU)."""
 from __future__ import annotations
 
-import yaml
 
-from conftest import (espnet_data_opts, make_training_dirs, real_pairs, run_module,
-                      tiny_tasnet_config, write_enh_model)
+from conftest import (espnet_data_opts, make_student_workdir, run_module, tiny_tasnet_config,
+                      write_enh_model)
 
 
 def test_kd_training_with_teacher_cache(tmp_path):
-    pairs = real_pairs(6, seconds=1.5)
-    make_training_dirs(tmp_path, {"train": pairs[:4], "valid": pairs[4:]})
+    make_student_workdir(tmp_path, 4, 2, seconds=1.5)
     teacher = write_enh_model(tmp_path / "teacher", tiny_tasnet_config(16, 2, 32), seed=1)
     run_module(["dispatch.bin.cache_teacher", "--teacher_config", teacher["config"],
          "--teacher_model_file", teacher["model_file"], "--data_dir", tmp_path / "data" / "train",
          "--out_dir", tmp_path / "cache"])
-    (tmp_path / "student.yaml").write_text(yaml.safe_dump(tiny_tasnet_config(8, 1, 16)))
     opts = espnet_data_opts(tmp_path)
     opts += ["--train_data_path_and_name_and_type",
              f"{tmp_path}/cache/teacher1.scp,teacher_ref1,kaldi_ark"]

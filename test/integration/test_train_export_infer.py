@@ -8,7 +8,7 @@ import soundfile as sf
 import torch
 import yaml
 
-from conftest import (espnet_data_opts, make_training_dirs, real_pairs, run_module,
+from conftest import (espnet_data_opts, make_student_workdir, real_pairs, run_module,
                       tiny_tasnet_config, write_data_dir)
 
 TRAIN_OPTS = ["--ngpu", "0", "--num_workers", "0", "--max_epoch", "2", "--batch_size", "2",
@@ -20,11 +20,9 @@ TRAIN_OPTS = ["--ngpu", "0", "--num_workers", "0", "--max_epoch", "2", "--batch_
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e")
-    pairs = real_pairs(10, seconds=1.5)
-    make_training_dirs(work, {"train": pairs[:6], "valid": pairs[6:8]})
-    write_data_dir(work / "data" / "test", pairs[8:])
+    make_student_workdir(work, 6, 2, seconds=1.5)
+    write_data_dir(work / "data" / "test", real_pairs(2, seconds=1.5, offset=8))
     (work / "teacher.yaml").write_text(yaml.safe_dump(tiny_tasnet_config(24, 3, 48)))
-    (work / "student.yaml").write_text(yaml.safe_dump(tiny_tasnet_config(8, 1, 16)))
     return work
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import yaml
 
-from conftest import espnet_data_opts, make_training_dirs, real_pairs, run_module
+from conftest import espnet_data_opts, make_student_workdir, run_module
 
 SI_SNR = [{"name": "si_snr", "conf": {"eps": 1.0e-7}, "wrapper": "fixed_order",
            "wrapper_conf": {"weight": 1.0}}]
@@ -45,10 +45,8 @@ def student_config() -> dict:
 
 def test_uformer_teacher_then_atkl_student(tmp_path):
     work = tmp_path
-    pairs = real_pairs(6, seconds=1.0)
-    make_training_dirs(work, {"train": pairs[:4], "valid": pairs[4:]})
+    make_student_workdir(work, 4, 2, student_config=student_config())
     (work / "teacher.yaml").write_text(yaml.safe_dump(teacher_config()))
-    (work / "student.yaml").write_text(yaml.safe_dump(student_config()))
 
     # 1. the Uformer teacher, trained by ESPnet's enh_train with the toolkit's separators
     teacher_dir = work / "exp" / "teacher"

@@ -12,6 +12,8 @@ import torch
 from dispatch.kd import build_kd_loss, patch_selection_map
 from dispatch.kd.spectral import complex_stft, prefix_max
 
+from conftest import naive_select
+
 N_FFT, HOP, EPS, BETA = 512, 128, 1e-8, 0.5
 
 
@@ -58,16 +60,6 @@ def ref_part(a, b, cells, index, num_patches, kind):
     return dist, n
 
 
-def ref_select(kgs, valid, k):
-    out = torch.zeros_like(valid)
-    for b in range(kgs.shape[0]):
-        ids = [p for p in range(kgs.shape[1]) if valid[b, p]]
-        keep = min(len(ids), max(1, math.floor(k * len(ids))))
-        for p in sorted(ids, key=lambda p: (-float(kgs[b, p]), p))[:keep]:
-            out[b, p] = True
-    return out
-
-
 def ref_selective(s, t, y, lengths, bands, k):
     """bands: [(patch_bins, [(cell mask fn(crossover, bins) -> [B, F, N], kind), ...]), ...]."""
     S, T, Y = ref_spec(s, lengths), ref_spec(t, lengths), ref_spec(y, lengths)
@@ -90,7 +82,7 @@ def ref_selective(s, t, y, lengths, bands, k):
 
         dist, n = mixed(S, T)
         kgs = (mixed(S, Y)[0] - mixed(T, Y)[0]).detach()
-        selected = ref_select(kgs, n > 0, k)
+        selected = naive_select(kgs, n > 0, k, "topk")
         weight = selected.double() * n
         total = total + (weight * dist).sum() / weight.sum()
         out.append((kgs, selected, index))

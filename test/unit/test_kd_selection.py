@@ -7,26 +7,9 @@ import torch
 from dispatch.kd import build_kd_loss, patch_selection_map, select_patches
 from dispatch.kd.spectral import patch_index
 
+from conftest import naive_select
+
 N_FFT, HOP = 512, 128
-
-
-def naive_select(kgs, valid, k, mode):
-    """Python-loop reference of the selection rule."""
-    out = torch.zeros_like(valid)
-    for b in range(kgs.shape[0]):
-        ids = [p for p in range(kgs.shape[1]) if valid[b, p]]
-        keep = min(len(ids), max(1, math.floor(k * len(ids))))
-        ranked = sorted(ids, key=lambda p: (-float(kgs[b, p]), p))
-        top = set(ranked[:keep])
-        for p in ids:
-            positive = float(kgs[b, p]) > 0
-            if mode == "topk":
-                out[b, p] = p in top
-            elif mode == "positive":
-                out[b, p] = positive
-            else:
-                out[b, p] = positive and p in top
-    return out
 
 
 @pytest.mark.parametrize("mode", ["topk", "positive", "topk_positive"])
