@@ -18,23 +18,33 @@ valid cells (bins x frames). With ``base: l2_mag``, ``D(p) = mean_p (|S| - |T|)^
 sum of ``(|S| - |T|)^2`` over all cells of the selected patches divided by their number, and k = 1
 equals ``l2_mag`` exactly.
 
-``base: dfkd`` (our definition; the paper is silent): the DFKD crossover ``m_n`` of every frame
-(see :mod:`dispatch.kd.dfkd`, computed on the teacher) splits each patch into a low part (cells with
-``f <= m_n``) and a high part (cells with ``f >= m_n``; the crossover bin is in both). Then::
+``base: dfkd`` (``bands: split``, the default; as in the authors' public loss code): the DFKD
+crossover ``m_n`` of every frame (see :mod:`dispatch.kd.dfkd`, computed on the teacher) splits the
+bins into a low band (``f <= m_n``) and a high band (``f >= m_n``; the crossover bin is in both).
+Each band has its own bin-0 anchored grid of ``patch_bins``-bin patches (a patch's cells outside the
+band are left out of its means), its own per-utterance top-k and its own normalisation::
 
     D_low(A, B; p)  = 1 - Re<A,B>_low(p) / (||A||_low(p) ||B||_low(p) + eps)
     D_high(A, B; p) = beta * cos_high(p)(A, B) + (1 - beta) * mean_high(p) (|A| - |B|)^2
-    D(A, B; p)      = (n_low D_low + n_high D_high) / (n_low + n_high)
+    L               = L_low + L_high          (each as L above, within its band)
 
-(an empty part has weight 0), and ``n_p = n_low + n_high`` in the loss normalisation. The KGS uses
-the same ``D`` with the same split, against Y. With k = 1 this is the cell-weighted mean of the
-per-patch DFKD distances, which is not the whole-band ``dfkd`` loss (cosines do not add up).
+This is exactly ``mssp`` with ``base: dfkd``, ``split: adaptive`` and equal patch sizes (a test holds
+them equal): the authors' "DFKD + DISPatch" (20/20) and "DFKD + DISPatch + MSSP" (10/40) are one
+computation with different patch sizes.
 
-Conf: ``base`` (l2_mag), ``patch_bins`` (20), ``patch_frames`` (1), ``k`` (0.8), ``select`` (topk),
-``beta`` (0.5), ``fs`` (16000), ``eps`` (1e-8), STFT options, ``scale_to_ref`` (False).
+``bands: pooled`` (our earlier reading, kept for comparison): one grid and one selection over all
+bins; each patch mixes its two parts, ``D = (n_low D_low + n_high D_high) / (n_low + n_high)`` (an
+empty part has weight 0), and ``n_p = n_low + n_high`` in the normalisation. Its loss is about half
+of the split one, since it is one normalised mean instead of a sum of two.
+
+Conf: ``base`` (l2_mag), ``bands`` (split; only for ``base: dfkd``), ``patch_bins`` (20),
+``patch_frames`` (1), ``k`` (0.8), ``select`` (topk), ``beta`` (0.5), ``fs`` (16000), ``eps`` (1e-8),
+``crossover_floor_hz`` (0: the published adapter, see :mod:`dispatch.kd.dfkd`), STFT options,
+``scale_to_ref`` (False).
 Stats: ``loss``, ``frac_selected`` (selected / valid patches), ``kgs_selected``, ``kgs_unselected``
-(mean KGS of the selected and of the valid unselected patches) and, for ``base: dfkd``,
-``crossover_hz``.
+(mean KGS of the selected and of the valid unselected patches; per band with ``_low``/``_high``
+suffixes and ``loss_low``/``loss_high`` when there are two bands) and, for ``base: dfkd``, the
+crossover distribution ``crossover_hz`` (mean), ``crossover_hz_p10/p50/p90``.
 """
 from __future__ import annotations
 
@@ -45,13 +55,14 @@ from typing import Optional
 import torch
 from torch import nn
 
-from dispatch.kd.dfkd import check_beta
-from dispatch.kd.spectral import (EPS, SpectralKDLoss, PatchGrid, Spectra, dfkd_crossover,
-                                  full_precision, mean_crossover_hz, patch_index, patch_to_cells,
+from dispatch.kd.dfkd import check_beta, crossover_floor_bin
+from dispatch.kd.spectral import (EPS, SpectralKDLoss, PatchGrid, Spectra, crossover_stats,
+                                  dfkd_crossover, full_precision, patch_index, patch_to_cells,
                                   region_distance, region_mask)
 
 SELECT_MODES = ("topk", "positive", "topk_positive")
 BASES = ("l2_mag", "dfkd")
+BAND_MODES = ("split", "pooled")
 
 # A band part: (region, distance kind "l2" | "cos" | "high"); a region is (first bin, last bin),
 # each [B, N] long or None (bin 0 / bin F-1), see ``dispatch.kd.spectral.PatchGrid``.
@@ -185,22 +196,22 @@ class SelectivePatchLoss(SpectralKDLoss):
 
     def __init__(self, base: str, patch_frames: int, k: float, select: str, beta: float,
                  fs: float, eps: float, n_fft: int, hop_length: int, win_length: int,
-                 scale_to_ref: bool) -> None:
+                 scale_to_ref: bool, crossover_floor_hz: float = 0.0) -> None:
         super().__init__(n_fft, hop_length, win_length, scale_to_ref)
         self.base, self.patch_frames = base, int(patch_frames)
         self.k, self.select, self.beta = float(k), select, check_beta(beta)
         self.fs, self.eps = float(fs), float(eps)
+        self.floor_bin = crossover_floor_bin(crossover_floor_hz, n_fft, self.fs)
+
+    def crossover(self, spectra: Spectra) -> torch.Tensor:
+        """The DFKD crossover bin of every frame, on the teacher magnitude.  -> [B, N] long"""
+        return dfkd_crossover(spectra.quantity("mag_t"), self.eps, self.floor_bin)  # [B, N]
 
     def bands(self, spectra: Spectra
               ) -> tuple[list[tuple[str, list[Part], int]], Optional[torch.Tensor]]:
         """(band name, parts, patch_bins) of every band, and the crossover [B, N] or None."""
         raise NotImplementedError
 
-    def crossover_hz(self, spectra: Spectra, crossover: Optional[torch.Tensor]
-                     ) -> Optional[torch.Tensor]:
-        if crossover is None:
-            return None
-        return mean_crossover_hz(crossover, spectra.frames, self.n_fft, self.fs)
 
     def run(self, student_wav: torch.Tensor, teacher_wav: torch.Tensor, ref_wav: torch.Tensor,
             lengths: Optional[torch.Tensor]):
@@ -222,9 +233,8 @@ class SelectivePatchLoss(SpectralKDLoss):
                 if suffix:
                     stats[f"loss{suffix}"] = band.loss.detach()
                 stats.update(band.stats(suffix))
-            hz = self.crossover_hz(sp, crossover)
-            if hz is not None:
-                stats["crossover_hz"] = hz
+            if crossover is not None:
+                stats.update(crossover_stats(crossover, sp.frames, self.n_fft, self.fs))
         return loss, stats
 
     @torch.no_grad()
@@ -243,18 +253,23 @@ class DISPatchLoss(SelectivePatchLoss):
     def __init__(self, base: str = "l2_mag", patch_bins: int = 20, patch_frames: int = 1,
                  k: float = 0.8, select: str = "topk", beta: float = 0.5, fs: float = 16000,
                  eps: float = EPS, n_fft: int = 512, hop_length: int = 128, win_length: int = 512,
-                 scale_to_ref: bool = False) -> None:
+                 scale_to_ref: bool = False, bands: str = "split",
+                 crossover_floor_hz: float = 0.0) -> None:
         check_selection_conf(k, select, base, patch_bins=patch_bins, patch_frames=patch_frames)
+        if bands not in BAND_MODES:
+            raise ValueError(f"unknown bands {bands!r}; choose one of: {', '.join(BAND_MODES)}")
         super().__init__(base, patch_frames, k, select, beta, fs, eps, n_fft, hop_length,
-                         win_length, scale_to_ref)
-        self.patch_bins = int(patch_bins)
+                         win_length, scale_to_ref, crossover_floor_hz)
+        self.patch_bins, self.band_mode = int(patch_bins), bands
 
     def bands(self, spectra: Spectra):
         if self.base == "l2_mag":
             return [("all", [((None, None), "l2")], self.patch_bins)], None
-        crossover = dfkd_crossover(spectra.quantity("mag_t"), self.eps)  # [B, N]: low f <= m, high f >= m
-        parts = [((None, crossover), "cos"), ((crossover, None), "high")]
-        return [("all", parts, self.patch_bins)], crossover
+        crossover = self.crossover(spectra)  # [B, N]: low f <= m, high f >= m
+        low, high = ((None, crossover), "cos"), ((crossover, None), "high")
+        if self.band_mode == "pooled":
+            return [("all", [low, high], self.patch_bins)], crossover
+        return [("low", [low], self.patch_bins), ("high", [high], self.patch_bins)], crossover
 
 
 def patch_selection_map(kd_loss: nn.Module, student_wav: torch.Tensor, teacher_wav: torch.Tensor,

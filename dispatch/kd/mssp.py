@@ -22,37 +22,33 @@ Band distance ``D_band``: with ``base: l2_mag`` it is ``mean_p (|S| - |T|)^2`` i
 cosine distance in the low band and ``beta * cos + (1 - beta) * mean (|S| - |T|)^2`` in the high band.
 
 Conf: ``base`` (dfkd), ``low_patch_bins`` (10), ``high_patch_bins`` (40), ``split`` (adaptive),
-``split_hz`` (4000), ``fs`` (16000), ``patch_frames`` (1), ``k`` (0.8), ``select`` (topk),
-``beta`` (0.5), ``eps``, STFT options, ``scale_to_ref`` (False).
+``split_hz`` (4000), ``crossover_floor_hz`` (0: the published adapter; see :mod:`dispatch.kd.dfkd`),
+``fs`` (16000), ``patch_frames`` (1), ``k`` (0.8), ``select`` (topk), ``beta`` (0.5), ``eps``, STFT
+options, ``scale_to_ref`` (False).
 Defaults follow the paper's best system (DFKD + DISPatch + MSSP, 10/40 patches).
 Stats: ``loss``, ``loss_low``, ``loss_high``, ``frac_selected_{low,high}``,
 ``kgs_selected_{low,high}``, ``kgs_unselected_{low,high}``, ``crossover_hz`` (mean over valid frames;
-for a fixed split ``c * fs / n_fft``).
+for a fixed split ``c * fs / n_fft``) and ``crossover_hz_p10/p50/p90``.
 """
 from __future__ import annotations
 
 import torch
 
 from dispatch.kd.dispatch_kd import SelectivePatchLoss, check_selection_conf
-from dispatch.kd.spectral import EPS, Spectra, dfkd_crossover
+from dispatch.kd.spectral import EPS, Spectra, dfkd_crossover, hz_to_bin
 
 SPLITS = ("adaptive", "fixed")
 
 
-def fixed_split_bin(split_hz: float, n_fft: int, fs: float) -> int:
-    """First bin of the high band for a fixed split: ``round(split_hz * n_fft / fs)``."""
-    return int(round(split_hz * n_fft / fs))
-
-
-def mssp_band_regions(spectra: Spectra, split: str, split_bin: int, eps: float = EPS
-                      ) -> tuple[tuple, tuple, torch.Tensor]:
+def mssp_band_regions(spectra: Spectra, split: str, split_bin: int, eps: float = EPS,
+                      floor_bin: int = 0) -> tuple[tuple, tuple, torch.Tensor]:
     """Regions (first bin, last bin) of the low and high bands and the crossover of every frame.
 
-    Adaptive: low ``f <= m_n``, high ``f >= m_n``; fixed: low ``f < c``, high ``f >= c``.
-    -> (low region, high region, crossover [B, N] long)
+    Adaptive: low ``f <= m_n``, high ``f >= m_n`` (``m_n >= floor_bin``); fixed: low ``f < c``,
+    high ``f >= c``.  -> (low region, high region, crossover [B, N] long)
     """
     if split == "adaptive":
-        crossover = dfkd_crossover(spectra.quantity("mag_t"), eps)  # [B, N]
+        crossover = dfkd_crossover(spectra.quantity("mag_t"), eps, floor_bin)  # [B, N]
         return (None, crossover), (crossover, None), crossover
     crossover = torch.full_like(spectra.frames, split_bin, dtype=torch.long)  # [B, N]
     return (None, crossover - 1), (crossover, None), crossover
@@ -65,19 +61,20 @@ class MSSPLoss(SelectivePatchLoss):
                  split: str = "adaptive", split_hz: float = 4000.0, fs: float = 16000,
                  patch_frames: int = 1, k: float = 0.8, select: str = "topk", beta: float = 0.5,
                  eps: float = EPS, n_fft: int = 512, hop_length: int = 128, win_length: int = 512,
-                 scale_to_ref: bool = False) -> None:
+                 scale_to_ref: bool = False, crossover_floor_hz: float = 0.0) -> None:
         check_selection_conf(k, select, base, low_patch_bins=low_patch_bins,
                              high_patch_bins=high_patch_bins, patch_frames=patch_frames)
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
         super().__init__(base, patch_frames, k, select, beta, fs, eps, n_fft, hop_length,
-                         win_length, scale_to_ref)
+                         win_length, scale_to_ref, crossover_floor_hz)
         self.low_patch_bins, self.high_patch_bins = int(low_patch_bins), int(high_patch_bins)
         self.split, self.split_hz = split, float(split_hz)
-        self.split_bin = fixed_split_bin(self.split_hz, n_fft, self.fs)
+        self.split_bin = hz_to_bin(self.split_hz, n_fft, self.fs)
 
     def bands(self, spectra: Spectra):
-        low, high, crossover = mssp_band_regions(spectra, self.split, self.split_bin, self.eps)
+        low, high, crossover = mssp_band_regions(spectra, self.split, self.split_bin, self.eps,
+                                                    self.floor_bin)
         low_kind, high_kind = ("l2", "l2") if self.base == "l2_mag" else ("cos", "high")
         return [("low", [(low, low_kind)], self.low_patch_bins),
                 ("high", [(high, high_kind)], self.high_patch_bins)], crossover

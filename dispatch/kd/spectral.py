@@ -28,12 +28,15 @@ reference spectrum is only computed by losses that use it.
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Iterator, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
+
+from dispatch.kd.stft_backend import choose_backend, torch_stft_parts
 
 EPS = 1e-8
 STFT_KEYS = ("n_fft", "hop_length", "win_length")
@@ -139,12 +142,18 @@ class _CentredSTFT(torch.autograd.Function):
         return out[:, pad:pad + length], None, None, None
 
 
+#: the two STFT paths with the same numbers (dispatch.kd.stft_backend picks one per device)
+STFT_PATHS = {"custom": _CentredSTFT.apply, "torch": torch_stft_parts}
+
+
 def stft_parts(wav: torch.Tensor, n_fft: int = 512, hop_length: int = 128,
                win_length: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
     """Centred STFT with zero padding and a periodic Hann window (``torch.stft``'s numbers).
 
     wav: [B, L] -> (real, imag), each [B, N, F] contiguous (frame-major), F = n_fft // 2 + 1,
     N = L // hop_length + 1. The window of ``win_length`` is centred in ``n_fft`` as torch does.
+    Runs the custom path or ``torch.stft``, whichever is faster on the device
+    (``dispatch.kd.stft_backend``); both give the same numbers and gradients.
     """
     if win_length > n_fft:
         raise ValueError(f"win_length ({win_length}) must be <= n_fft ({n_fft})")
@@ -153,6 +162,8 @@ def stft_parts(wav: torch.Tensor, n_fft: int = 512, hop_length: int = 128,
     window = torch.hann_window(win_length, device=wav.device, dtype=wav.dtype)  # [W]
     left = (n_fft - win_length) // 2
     window = F.pad(window, (left, n_fft - win_length - left))  # [n_fft]
+    if choose_backend(wav.device, STFT_PATHS) == "torch":  # the faster path on this device
+        return torch_stft_parts(wav, window, n_fft, hop_length)
     return _CentredSTFT.apply(wav, window, n_fft, hop_length)
 
 
@@ -350,25 +361,49 @@ def prefix_max(x: torch.Tensor) -> torch.Tensor:
     return src
 
 
-def dfkd_crossover(mag_t: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+def hz_to_bin(hz: float, n_fft: int, fs: float) -> int:
+    """The STFT bin nearest to ``hz``: ``round(hz * n_fft / fs)`` (Python rounding)."""
+    return int(round(float(hz) * n_fft / float(fs)))
+
+
+def dfkd_crossover(mag_t: torch.Tensor, eps: float = EPS, floor_bin: int = 0) -> torch.Tensor:
     """DFKD frequency adapter: the crossover bin of every frame, from the teacher magnitude.
 
     ``Fo[f] = max_{f' <= f} |T|[f']`` (running maximum along frequency),
     ``g[f] = (Fo[f+1] - Fo[f]) / (Fo[f] + eps)`` for ``f = 0 .. F-2``, ``m = argmax_f g[f]``
-    (the first maximum on ties, so a silent frame gives ``m = 0``).
+    (the first maximum on ties, so a silent frame gives ``m = 0``). ``floor_bin = 0`` is the
+    published adapter. ``floor_bin = c > 0`` (our robust variant) runs the same formula on bins
+    ``f >= c`` only, so ``m >= c``: on real speech the largest relative jump of the running maximum
+    otherwise falls in the first few bins, where the maximum is still tiny.
     mag_t: [B, N, F] (frame-major) -> [B, N] long
     """
-    running_max = prefix_max(mag_t)  # [B, N, F]
-    low, high = running_max[..., :-1], running_max[..., 1:]  # [B, N, F-1]
-    return ((high - low) / (low + eps)).argmax(dim=-1)  # [B, N]
+    floor_bin = min(max(int(floor_bin), 0), mag_t.shape[-1] - 2)
+    running_max = prefix_max(mag_t[..., floor_bin:] if floor_bin else mag_t)  # [B, N, F']
+    low, high = running_max[..., :-1], running_max[..., 1:]  # [B, N, F'-1]
+    return ((high - low) / (low + eps)).argmax(dim=-1) + floor_bin  # [B, N]
 
 
-def mean_crossover_hz(crossover: torch.Tensor, frames: torch.Tensor, n_fft: int,
-                      fs: float) -> torch.Tensor:
-    """Mean crossover frequency in Hz over valid frames.  [B, N], [B, N] -> scalar"""
-    weight = frames.float()  # [B, N]
-    mean_bin = (crossover.float() * weight).sum() / weight.sum().clamp_min(1.0)
-    return mean_bin * (fs / n_fft)
+CROSSOVER_QUANTILES = (0.1, 0.5, 0.9)
+
+
+def crossover_stats(crossover: torch.Tensor, frames: torch.Tensor, n_fft: int,
+                    fs: float) -> dict[str, torch.Tensor]:
+    """The crossover's distribution over valid frames, in Hz: ``crossover_hz`` (mean) and
+    ``crossover_hz_p10/p50/p90``, quantiles of the empirical distribution (the smallest value whose
+    cumulative share reaches q, so a batch of copies gives the same figures as one utterance).
+    [B, N], [B, N] -> scalars (no gradient)
+    """
+    with torch.no_grad():
+        hz = crossover.float() * (fs / n_fft)  # [B, N]
+        weight = frames.float()  # [B, N]
+        stats = {"crossover_hz": (hz * weight).sum() / weight.sum().clamp_min(1.0)}
+        ordered = hz[frames].sort().values  # [V]
+        if ordered.numel() == 0:
+            ordered = hz.new_zeros(1)
+        for q in CROSSOVER_QUANTILES:
+            rank = max(math.ceil(q * ordered.numel() - 1e-9) - 1, 0)
+            stats[f"crossover_hz_p{round(q * 100)}"] = ordered[rank]
+    return stats
 
 
 def cosine_from_sums(cross: torch.Tensor, energy_a: torch.Tensor, energy_b: torch.Tensor,

@@ -167,17 +167,19 @@ def test_no_gradient_reaches_teacher(key):
     assert s.grad is not None and torch.isfinite(s.grad).all() and s.grad.abs().sum() > 0
 
 
+CROSSOVER = {"crossover_hz", "crossover_hz_p10", "crossover_hz_p50", "crossover_hz_p90"}
+SELECTION = {"frac_selected", "kgs_selected", "kgs_unselected"}
+TWO_BANDS = ({"loss", "loss_low", "loss_high"} | {f"{k}_{b}" for k in SELECTION for b in ("low", "high")}
+             | CROSSOVER)
 EXPECTED_STATS = {
     "none": set(),
     "l2_mag": {"loss"},
     "sisnr": {"loss"},
-    "dfkd": {"loss", "loss_low", "loss_high", "crossover_hz"},
-    "dispatch": {"loss", "frac_selected", "kgs_selected", "kgs_unselected"},
-    "dispatch_dfkd": {"loss", "frac_selected", "kgs_selected", "kgs_unselected", "crossover_hz"},
-    "dispatch_positive": {"loss", "frac_selected", "kgs_selected", "kgs_unselected"},
-    "mssp": {"loss", "loss_low", "loss_high", "frac_selected_low", "frac_selected_high",
-             "kgs_selected_low", "kgs_selected_high", "kgs_unselected_low",
-             "kgs_unselected_high", "crossover_hz"},
+    "dfkd": {"loss", "loss_low", "loss_high"} | CROSSOVER,
+    "dispatch": {"loss"} | SELECTION,
+    "dispatch_dfkd": TWO_BANDS,
+    "dispatch_positive": {"loss"} | SELECTION,
+    "mssp": TWO_BANDS,
     "atkl": {"loss", "at_time", "at_channel", "output"},
 }
 EXPECTED_STATS["mssp_fixed_l2"] = EXPECTED_STATS["mssp"]

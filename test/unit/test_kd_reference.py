@@ -92,7 +92,9 @@ def ref_selective(s, t, y, lengths, bands, k):
 LOW = (lambda m, f: f <= m, "cos")
 HIGH = (lambda m, f: f >= m, "high")
 CASES = {
-    "dispatch_dfkd": ({"base": "dfkd", "patch_bins": 20}, [(20, [LOW, HIGH])]),
+    "dispatch_dfkd": ({"base": "dfkd", "patch_bins": 20}, [(20, [LOW]), (20, [HIGH])]),
+    "dispatch_dfkdpooled": ({"base": "dfkd", "patch_bins": 20, "bands": "pooled"},
+                            [(20, [LOW, HIGH])]),
     "mssp_adaptive": ({}, [(10, [LOW]), (40, [HIGH])]),
     "mssp_fixed_l2": ({"base": "l2_mag", "split": "fixed", "split_hz": 3000},
                       [(10, [(lambda m, f: f < 96, "l2")]), (40, [(lambda m, f: f >= 96, "l2")])]),

@@ -155,9 +155,59 @@ def test_mssp_adaptive_runs_and_reports_crossover():
     assert torch.equal(low_in | high_in, valid_frames[:, None, :].expand_as(low_in))
 
 
+@pytest.mark.parametrize("patch_bins,k,floor_hz", [(20, 0.8, 0.0), (10, 0.5, 0.0), (20, 0.8, 500.0)])
+def test_dispatch_dfkd_is_two_band_mssp_with_equal_patches(patch_bins, k, floor_hz):
+    """The authors' DFKD + DISPatch: two bands, own grid/top-k/normalisation, summed = mssp."""
+    s, t, y, lengths = batch(6)
+    conf = dict(k=k, crossover_floor_hz=floor_hz)
+    dispatch = build_kd_loss("dispatch", base="dfkd", patch_bins=patch_bins, **conf)
+    mssp = build_kd_loss("mssp", base="dfkd", split="adaptive", low_patch_bins=patch_bins,
+                         high_patch_bins=patch_bins, **conf)
+    s1, s2 = s.clone().requires_grad_(True), s.clone().requires_grad_(True)
+    loss_d, stats_d = dispatch(s1, t, y, lengths)
+    loss_m, stats_m = mssp(s2, t, y, lengths)
+    torch.testing.assert_close(loss_d, loss_m, rtol=0, atol=0)
+    assert set(stats_d) == set(stats_m)
+    for key in stats_d:
+        torch.testing.assert_close(stats_d[key], stats_m[key], rtol=0, atol=0)
+    (loss_d + loss_m).backward()
+    torch.testing.assert_close(s1.grad, s2.grad, rtol=0, atol=0)
+    pooled, _ = build_kd_loss("dispatch", base="dfkd", patch_bins=patch_bins, bands="pooled",
+                              **conf)(s, t, y, lengths)
+    assert not torch.isclose(pooled, loss_d)
+
+
+def test_crossover_floor_bounds_the_adapter_and_zero_is_published():
+    from dispatch.kd.spectral import dfkd_crossover
+    g = torch.Generator().manual_seed(2)
+    mag = torch.rand(2, 7, 257, generator=g)
+    mag[..., 3] = 50.0  # a jump at bin 3: the published adapter picks it
+    published = dfkd_crossover(mag)
+    assert torch.equal(published, torch.full((2, 7), 2))
+    assert torch.equal(dfkd_crossover(mag, floor_bin=0), published)
+    floored = dfkd_crossover(mag, floor_bin=16)  # 500 Hz at n_fft 512, 16 kHz
+    assert floored.min() >= 16
+    ref = dfkd_crossover(mag[..., 16:]) + 16
+    assert torch.equal(floored, ref)
+
+
+def test_crossover_distribution_stats_over_valid_frames():
+    from dispatch.kd.spectral import crossover_stats
+    crossover = torch.tensor([[1, 2, 3, 4, 200], [10, 10, 10, 10, 10]])
+    frames = torch.tensor([[True, True, True, True, False], [True, True, False, False, False]])
+    stats = crossover_stats(crossover, frames, 512, 16000.0)
+    valid = torch.tensor([1.0, 2, 3, 4, 10, 10]) * 16000 / 512
+    assert stats["crossover_hz"].item() == pytest.approx(valid.mean().item())
+    # inverse empirical CDF over the 6 valid frames: p10 -> 1st, p50 -> 3rd, p90 -> 6th value
+    assert stats["crossover_hz_p10"].item() == pytest.approx(valid[0].item())
+    assert stats["crossover_hz_p50"].item() == pytest.approx(valid[2].item())
+    assert stats["crossover_hz_p90"].item() == pytest.approx(valid[5].item())
+
+
 def test_dispatch_dfkd_k1_cell_weighted_mean():
-    """With k=1 and patch_bins=F, dispatch(dfkd) averages the per-frame mixed DFKD distance."""
+    """With k=1, dispatch(dfkd) selects every patch of both bands and reports the crossover."""
     s, t, y, lengths = batch(5)
     loss, stats = build_kd_loss("dispatch", base="dfkd", k=1.0)(s, t, y, lengths)
-    assert torch.isfinite(loss) and stats["frac_selected"] == 1.0
+    assert torch.isfinite(loss)
+    assert stats["frac_selected_low"] == 1.0 and stats["frac_selected_high"] == 1.0
     assert 0.0 <= stats["crossover_hz"] <= 8000.0
