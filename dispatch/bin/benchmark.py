@@ -47,326 +47,16 @@ Ratios printed: ``kd / student`` (KD loss fwd+bwd over student fwd+bwd), ``kd / 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import json
-import statistics
-import threading
-import time
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
-import yaml
 
+from dispatch.perf.step_timing import (DEFAULT_METHODS, METHODS, PARTS, build_enh_model,  # noqa: F401
+                                       format_table, method_confs, run_benchmark)
 from dispatch.utils.io import atomic_write_text
-
-PARTS = ("data", "teacher", "student", "kd", "optim")
-DEFAULT_METHODS = ("none", "l2_mag", "dfkd", "dispatch", "mssp", "atkl")
-#: method name -> (registered kd_loss, default kd_loss_conf)
-METHODS: Dict[str, tuple] = {
-    "none": ("none", {}),
-    "l2_mag": ("l2_mag", {}),
-    "sisnr": ("sisnr", {}),
-    "dfkd": ("dfkd", {}),
-    "dispatch": ("dispatch", {"base": "dfkd"}),
-    "dispatch_l2": ("dispatch", {"base": "l2_mag"}),
-    "mssp": ("mssp", {}),
-    "atkl": ("atkl", {}),
-}
-
-
-# ----------------------------------------------------------------------------- models
-
-
-def build_enh_model(config: str) -> torch.nn.Module:
-    """An ESPnet enhancement model from a (possibly partial) training config, random weights."""
-    from espnet2.tasks.enh import EnhancementTask
-
-    conf = yaml.safe_load(Path(config).read_text()) or {}
-    args = vars(EnhancementTask.get_parser().parse_args([]))
-    args.update(conf)
-    return EnhancementTask.build_model(argparse.Namespace(**args))
-
-
-def default_atkl_pairs(teacher: torch.nn.Module, student: torch.nn.Module) -> List[List[str]]:
-    """First and last conv module under ``separator.`` present (same path) in both models."""
-    teacher_modules = dict(teacher.named_modules())
-    convs = (torch.nn.Conv1d, torch.nn.Conv2d)
-    common = [name for name, module in student.named_modules()
-              if name.startswith("separator.") and isinstance(module, convs)
-              and isinstance(teacher_modules.get(name), type(module))]
-    if not common:
-        return []
-    picked = [common[0]] if len(common) == 1 else [common[0], common[-1]]
-    return [[name, name] for name in picked]
-
-
-def method_confs(methods: Sequence[str], kd_conf: Optional[str], atkl_conf: Optional[str],
-                 teacher: torch.nn.Module, student: torch.nn.Module) -> Dict[str, tuple]:
-    """method -> (kd_loss name, kd_loss_conf) with the overrides of ``--kd_conf``/``--atkl_conf``."""
-    overrides = yaml.safe_load(Path(kd_conf).read_text()) if kd_conf else {}
-    out = {}
-    for method in methods:
-        if method not in METHODS:
-            raise SystemExit(f"benchmark: error: unknown method {method!r}; choose from "
-                             f"{', '.join(METHODS)}")
-        name, conf = METHODS[method]
-        conf = dict((overrides or {}).get(method, conf))
-        if method == "atkl":
-            if atkl_conf:
-                conf = dict(yaml.safe_load(Path(atkl_conf).read_text()) or {})
-            if "layer_pairs" not in conf:
-                conf["layer_pairs"] = default_atkl_pairs(teacher, student)
-        out[method] = (name, conf)
-    return out
-
-
-# ----------------------------------------------------------------------------- timing helpers
-
-
-class Timer:
-    """Wall-clock time of named parts; synchronises CUDA before every reading."""
-
-    def __init__(self, device: torch.device):
-        self.device = device
-        self.times: Dict[str, float] = {}
-
-    def sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
-    @contextlib.contextmanager
-    def part(self, name: str) -> Iterator[None]:
-        self.sync()
-        start = time.perf_counter()
-        yield
-        self.sync()
-        self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - start
-
-
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * _page_size()
-
-
-def _page_size() -> int:
-    import os
-
-    return os.sysconf("SC_PAGE_SIZE")
-
-
-class PeakMemory:
-    """Peak memory during a block: CUDA allocator peak, or sampled CPU RSS growth (bytes)."""
-
-    def __init__(self, device: torch.device, interval: float = 0.001):
-        self.device, self.interval = device, interval
-        self.peak = 0
-        self._stop = threading.Event()
-
-    def __enter__(self) -> "PeakMemory":
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            return self
-        try:
-            self._base = _rss_bytes()
-        except OSError:  # no /proc: fall back to ru_maxrss growth (coarse)
-            import resource
-
-            self._base, self._thread = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, None
-            return self
-        self._max = self._base
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self._max = max(self._max, _rss_bytes())
-            time.sleep(self.interval)
-
-    def __exit__(self, *exc) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            self.peak = torch.cuda.max_memory_allocated(self.device)
-            return
-        if self._thread is None:
-            import resource
-
-            self.peak = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - self._base)
-            return
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(0, max(self._max, _rss_bytes()) - self._base)
-
-
-# ----------------------------------------------------------------------------- one step
-
-
-def _autocast(device: torch.device, amp: Optional[str]):
-    if amp == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def make_step(model, optimizer: torch.optim.Optimizer, batch: int, samples: int,
-              device: torch.device, amp: Optional[str], kd_on: bool, seed: int
-              ) -> Callable[[], Dict[str, float]]:
-    """A closure running one timed training step of ``model`` (an ``ESPnetEnhDistillModel``)."""
-    from dispatch.models.enh_distill import capture_estimate
-
-    generator = torch.Generator().manual_seed(seed)
-    student = model.student
-    taps = (model._teacher_tap, model._student_tap)
-
-    def step() -> Dict[str, float]:
-        timer = Timer(device)
-        for tap in taps:
-            if tap is not None:
-                tap.clear()
-        with timer.part("data"):
-            ref = 0.1 * torch.randn(batch, samples, generator=generator)  # [B, L]
-            mix = ref + 0.05 * torch.randn(batch, samples, generator=generator)  # [B, L]
-            lengths = torch.full((batch,), samples, dtype=torch.long)  # [B]
-            mix, ref, lengths = (x.to(device, non_blocking=True) for x in (mix, ref, lengths))
-        if kd_on:
-            with timer.part("teacher"), _autocast(device, amp):
-                teacher_wav, _ = model.teacher_forward(mix, lengths, speech_ref1=ref)  # [B, L]
-        with timer.part("student"):
-            with _autocast(device, amp), capture_estimate(student) as cap:
-                loss_task, _, _ = student(mix, lengths, speech_ref1=ref)
-            if not kd_on:
-                loss_task.backward()
-        if kd_on:
-            with timer.part("kd"):
-                est = cap.speech_pre[0]  # [B, L]
-                est_leaf = est.detach().requires_grad_(True)
-                length = min(est.shape[-1], teacher_wav.shape[-1], cap.speech_ref[0].shape[-1])
-                feats, leaves = {}, []
-                if model._student_tap is not None:
-                    s_feats = model._student_tap.features
-                    leaves = [f.detach().requires_grad_(True) for f in s_feats]
-                    feats = dict(student_feats=leaves, teacher_feats=model._teacher_tap.features)
-                with _autocast(device, amp):
-                    loss_kd, _ = model.kd_loss(est_leaf[..., :length], teacher_wav[..., :length],
-                                               cap.speech_ref[0][..., :length],
-                                               cap.speech_lengths.clamp(max=length), **feats)
-                (model.kd_weight * loss_kd).backward()
-            with timer.part("student"):
-                outputs = [loss_task, est]
-                grads = [torch.ones_like(loss_task), _zero_if_none(est_leaf.grad, est)]
-                if leaves:
-                    outputs += s_feats
-                    grads += [_zero_if_none(leaf.grad, f) for leaf, f in zip(leaves, s_feats)]
-                torch.autograd.backward(outputs, grads)
-        with timer.part("optim"):
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-        return timer.times
-
-    return step
-
-
-def _zero_if_none(grad: Optional[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
-    return torch.zeros_like(like) if grad is None else grad
-
-
-def prepare_method(method: str, kd_name: str, kd_conf: dict, teacher, student, args,
-                   device: torch.device) -> dict:
-    """The distillation model of one method (a fresh copy of the student) and its step closure."""
-    from dispatch.kd import build_kd_loss
-    from dispatch.models.enh_distill import ESPnetEnhDistillModel
-
-    torch.manual_seed(args.seed)
-    kd_loss = build_kd_loss(kd_name, **kd_conf)
-    student = copy.deepcopy(student)  # every method starts from the same weights
-    model = ESPnetEnhDistillModel(student, teacher, kd_loss, kd_weight=1.0).to(device)
-    model.train()
-    optimizer = torch.optim.Adam((p for p in model.parameters() if p.requires_grad), lr=1e-4)
-    samples = int(round(args.seconds * args.fs))
-    step = make_step(model, optimizer, args.batch, samples, device, args.amp,
-                     kd_on=kd_name != "none", seed=args.seed)
-    return {"method": method, "kd_name": kd_name, "kd_conf": kd_conf, "model": model,
-            "step": step, "records": [], "peak": 0}
-
-
-def run_interleaved(runs: List[dict], warmup: int, steps: int, device: torch.device) -> None:
-    """Warm-up, then step i of every method before step i + 1 of any (round robin), so that the
-    slow drifts of a shared machine land on every method alike. Peak memory is per step."""
-    for _ in range(warmup):
-        for run in runs:
-            run["step"]()
-    for _ in range(steps):
-        for run in runs:
-            with PeakMemory(device) as memory:
-                run["records"].append(run["step"]())
-            run["peak"] = max(run["peak"], memory.peak)
-
-
-def summarize_method(run: dict) -> dict:
-    """Medians (ms) of every part, step totals and peak memory of one method's timed steps."""
-    model, records, kd_name, kd_conf = run["model"], run["records"], run["kd_name"], run["kd_conf"]
-    for tap in (model._teacher_tap, model._student_tap):
-        if tap is not None:
-            tap.remove()
-    parts = {p: 1e3 * statistics.median(r.get(p, 0.0) for r in records) for p in PARTS}
-    totals = [1e3 * sum(r.values()) for r in records]
-    cached = [1e3 * (sum(r.values()) - r.get("teacher", 0.0)) for r in records]
-    cacheable = not model.kd_loss.feature_pairs  # feature KD (AT-KL) runs the teacher anyway
-    result = {"method": run["method"], "kd_loss": kd_name, "kd_loss_conf": kd_conf,
-              "median_ms": parts, "step_ms": statistics.median(totals),
-              "step_cached_ms": statistics.median(cached) if cacheable else None,
-              "peak_mem_MB": run["peak"] / 2 ** 20}
-    if kd_name == "atkl" and not kd_conf.get("layer_pairs"):
-        result["note"] = "no common separator conv layers: AT-KL ran its output term only"
-    return result
-
-
-def add_ratios(results: List[dict]) -> None:
-    by_method = {r["method"]: r for r in results}
-    none, l2 = by_method.get("none"), by_method.get("l2_mag")
-    for r in results:
-        ms = r["median_ms"]
-        ratios = {}
-        if r["kd_loss"] != "none":
-            ratios["kd_over_student"] = ms["kd"] / ms["student"] if ms["student"] else None
-            if l2 is not None and l2["median_ms"]["kd"]:
-                ratios["kd_over_l2_mag"] = ms["kd"] / l2["median_ms"]["kd"]
-        if none is not None and none["step_ms"]:
-            ratios["step_over_nokd"] = r["step_ms"] / none["step_ms"]
-            if r["step_cached_ms"] is not None:
-                ratios["step_cached_over_nokd"] = r["step_cached_ms"] / none["step_ms"]
-        r["ratios"] = ratios
-
-
-def format_table(report: dict) -> str:
-    head = (f"{'method':<12}" + "".join(f"{p:>9}" for p in PARTS)
-            + f"{'step':>9}{'cached':>9}{'mem_MB':>9}"
-            + f"{'kd/stu':>9}{'kd/l2':>8}{'step/none':>10}{'cache/none':>11}")
-    lines = [f"# {report['setup']}", "# medians in ms over "
-             f"{report['steps']} steps after {report['warmup']} warm-up steps", head]
-
-    def fmt(value, spec):
-        return format(value, spec) if value is not None else "-".rjust(int(spec.split(".")[0]))
-
-    for r in report["results"]:
-        ms, ra = r["median_ms"], r["ratios"]
-        pct = ra.get("kd_over_student")
-        lines.append(f"{r['method']:<12}" + "".join(f"{ms[p]:9.1f}" for p in PARTS)
-                     + f"{r['step_ms']:9.1f}" + fmt(r["step_cached_ms"], "9.1f")
-                     + f"{r['peak_mem_MB']:9.1f}"
-                     + (f"{100 * pct:8.2f}%" if pct is not None else f"{'-':>9}")
-                     + fmt(ra.get("kd_over_l2_mag"), "8.2f")
-                     + fmt(ra.get("step_over_nokd"), "10.3f")
-                     + fmt(ra.get("step_cached_over_nokd"), "11.3f"))
-        if "note" in r:
-            lines.append(f"  note ({r['method']}): {r['note']}")
-    for who, stats in report.get("model_stats", {}).items():
-        lines.append(f"# {who}: params {stats['params_M']:.3f} M, "
-                     f"{stats['macs_G_per_s']:.3f} GMAC/s, RTF (CPU, 1 thread) "
-                     f"{stats['rtf_cpu_1thread']:.4f}")
-    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -390,7 +80,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--kd_conf", default=None, help="YAML: method -> kd_loss_conf")
     parser.add_argument("--atkl_conf", default=None, help="YAML kd_loss_conf for atkl")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed (weights, batches)")
     parser.add_argument("--no_model_stats", action="store_true",
                         help="skip the params / MACs / RTF figures")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -400,7 +90,6 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(cmd: Optional[Sequence[str]] = None) -> dict:
     args = get_parser().parse_args(cmd)
-    args.amp = None if args.amp == "none" else args.amp
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("benchmark: error: --device cuda but no CUDA device is available")
@@ -410,18 +99,9 @@ def main(cmd: Optional[Sequence[str]] = None) -> dict:
     student = build_enh_model(args.student_config)
     teacher = build_enh_model(args.teacher_config).to(device).eval()
     confs = method_confs(args.methods, args.kd_conf, args.atkl_conf, teacher, student)
-    runs = [prepare_method(method, name, conf, teacher, student, args, device)
-            for method, (name, conf) in confs.items()]
-    run_interleaved(runs, args.warmup, args.steps, device)
-    results = [summarize_method(run) for run in runs]
-    add_ratios(results)
-    setup = (f"batch {args.batch} x {args.seconds:g} s at {args.fs} Hz, device {device}, "
-             f"amp {args.amp or 'off'}, torch {torch.__version__}, "
-             f"{torch.get_num_threads()} threads")
-    report = {"setup": setup, "batch": args.batch, "seconds": args.seconds, "fs": args.fs,
-              "steps": args.steps, "warmup": args.warmup, "device": str(device), "amp": args.amp,
-              "teacher_config": str(args.teacher_config),
-              "student_config": str(args.student_config), "results": results}
+    report = run_benchmark(teacher, student, confs, args.batch, args.seconds, args.fs, args.steps,
+                           args.warmup, device, None if args.amp == "none" else args.amp, args.seed)
+    report.update(teacher_config=str(args.teacher_config), student_config=str(args.student_config))
     if not args.no_model_stats:
         from dispatch.bin.model_stats import model_stats
 

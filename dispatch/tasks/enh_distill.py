@@ -131,7 +131,7 @@ class EnhDistillTask(EnhancementTask):
 
     @classmethod
     def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
-        """ESPnet's, plus ``teacher_ref1``: the teacher-output cache (dispatch.bin.cache_teacher)."""
+        """ESPnet's, plus ``teacher_ref1``: the teacher-output cache (dispatch.models.teacher_cache)."""
         return tuple(super().optional_data_names(train, inference)) + ("teacher_ref1",)
 
     @classmethod
@@ -177,7 +177,7 @@ class EnhDistillTask(EnhancementTask):
         root = logging.getLogger()
         handlers, level = list(root.handlers), root.level
         try:
-            from dispatch.bin.cache_teacher import check_teacher_cache
+            from dispatch.models.teacher_cache import check_teacher_cache
 
             check_teacher_cache(args)
             check_feature_taps(cls.build_model(args), int(getattr(args, "sample_rate", 8000)))

@@ -1,0 +1,1 @@
+"""Performance measurement: step timing, the GPU check, teacher-cache and data-stage figures."""
