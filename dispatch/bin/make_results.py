@@ -10,6 +10,9 @@ Rows: noisy, teacher, the no-KD student, every kd_* system (sorted), then publis
 For each KD student, the difference from the no-KD student is the mean over utterances matched by
 id, with a 95 % paired-bootstrap interval (``--resamples`` resamples, fixed ``--seed``); ``*`` marks
 intervals that exclude 0.  A missing file gives ``—`` cells and a one-line warning, never a crash.
+A system trained on several seeds (``<system>_seed<N>`` folders, driver option ``--seeds``) is one row:
+mean over seeds ± sample std across seeds, and a two-level (seeds, then utterances) paired bootstrap
+for its Δ; see dispatch.metrics.seeds.  With one run per system the output is as without seeds.
 Outputs go to ``--out_dir`` (default: the folder holding EXP_ROOT, i.e. the recipe folder).
 """
 from __future__ import annotations
@@ -30,6 +33,9 @@ from dispatch.utils.io import atomic_write_bytes, atomic_write_text
 from dispatch.metrics.bootstrap import PairedDelta, paired_bootstrap
 from dispatch.metrics.dnsmos import DNSMOS_KEYS
 from dispatch.metrics.scoring import METRIC_KEYS
+from dispatch.metrics.seeds import (DELTA_SEEDS_TEXT, SEEDS_TEXT, combine_over_seeds, pairs_note,
+                                    per_utt_over_seeds, seed_bootstrap, seed_folders,
+                                    system_of_folders)
 
 DASH = "—"
 STAT_KEYS = ("params_M", "macs_G_per_s", "rtf_cpu_1thread")
@@ -51,6 +57,9 @@ class SystemResult:
     n_failed: int | None = None
     published: str = ""  # source, for published rows
     note: str = ""
+    spread: dict[str, float] = field(default_factory=dict)  # metric -> std across seeds
+    seeds: list[int | None] = field(default_factory=list)  # seeds of its runs (None: no _seed<N>)
+    seed_runs: dict[int, dict[str, dict[str, float]]] | None = None  # seed -> per_utt (>1 seed)
 
 
 def _warn(warnings: list[str], text: str) -> None:
@@ -121,6 +130,34 @@ def load_system(exp_root: Path, name: str, test_set: str, warnings: list[str]) -
     return res
 
 
+def load_seeded_system(exp_root: Path, name: str, test_set: str, warnings: list[str]
+                       ) -> SystemResult:
+    """One system over its seed runs (``<name>_seed<N>`` folders, see dispatch.metrics.seeds).
+
+    A single run is that run's result; several give the mean over seeds with the std across them,
+    per-utterance means over seeds (for the scatter plot) and each run's scores (for the Δ).
+    """
+    runs = {s: load_system(exp_root, f, test_set, warnings)
+            for s, f in seed_folders(exp_root, name).items()}
+    if len(runs) == 1:
+        res = next(iter(runs.values()))
+        res.name, res.seeds = name, list(runs)
+        return res
+    scored = {s: r.per_utt for s, r in runs.items() if r.per_utt is not None}
+    res = SystemResult(name, seeds=list(runs),
+                       seed_runs=scored if len(scored) == len(runs) else None)
+    res.means, res.spread = combine_over_seeds([r.means for r in runs.values()])
+    res.stats = combine_over_seeds([r.stats for r in runs.values()])[0]
+    if all(r.n_scored is not None for r in runs.values()):
+        res.n_scored = sum(r.n_scored for r in runs.values())
+        res.n_failed = sum(r.n_failed or 0 for r in runs.values())
+    if res.seed_runs:
+        res.per_utt = per_utt_over_seeds(list(res.seed_runs.values()))
+    elif scored:
+        _warn(warnings, f"{name}/{test_set}: per-utterance scores missing for some seeds, no Δ")
+    return res
+
+
 def load_published(paths: Sequence[Path], warnings: list[str]) -> list[SystemResult]:
     """Published rows from YAML files (format: see dispatch/metrics/published/dns_ins20.yaml)."""
     import yaml
@@ -143,8 +180,9 @@ def load_published(paths: Sequence[Path], warnings: list[str]) -> list[SystemRes
 
 
 def system_names(exp_root: Path, nokd: str) -> list[str]:
-    """noisy, teacher, the no-KD student, then every kd_* folder (sorted)."""
-    kd = sorted(p.name for p in exp_root.glob("kd_*") if p.is_dir()) if exp_root.is_dir() else []
+    """noisy, teacher, the no-KD student, then every kd_* system (sorted; seed runs grouped)."""
+    kd = (system_of_folders(p.name for p in exp_root.glob("kd_*") if p.is_dir())
+          if exp_root.is_dir() else [])
     return ["noisy", "teacher", nokd, *kd]
 
 
@@ -153,11 +191,25 @@ def discover_test_sets(exp_root: Path) -> list[str]:
     return sorted(found)
 
 
+def _metric_runs(r: SystemResult, metric: str) -> dict[int | None, dict[str, float]]:
+    """seed -> {utt_id: value of ``metric``} for each scored run of ``r``."""
+    runs = r.seed_runs or ({} if r.per_utt is None else {(r.seeds or [None])[0]: r.per_utt})
+    return {s: {u: v.get(metric, math.nan) for u, v in p.items()} for s, p in runs.items()}
+
+
 def deltas_vs(
     base: SystemResult, other: SystemResult, metrics: Sequence[str], resamples: int, seed: int
 ) -> dict[str, PairedDelta]:
-    """Paired-bootstrap difference ``other - base`` per metric over common utterance ids."""
+    """Paired-bootstrap difference ``other - base`` per metric over common utterance ids (over
+    seeds and utterances, ``seed_bootstrap``, when either system has several seed runs)."""
     out: dict[str, PairedDelta] = {}
+    if base.seed_runs or other.seed_runs:
+        for m in metrics:
+            d = seed_bootstrap(_metric_runs(base, m), _metric_runs(other, m), resamples=resamples,
+                               seed=seed)
+            if d.n:
+                out[m] = d
+        return out
     if base.per_utt is None or other.per_utt is None:
         return out
     common = sorted(set(base.per_utt) & set(other.per_utt))
@@ -196,6 +248,16 @@ def metric_columns(rows: Sequence[SystemResult]) -> list[str]:
 
 def _label(r: SystemResult) -> str:
     return f"{r.name} †" if r.published else r.name
+
+
+def _spread(r: SystemResult, key: str) -> str:
+    """`` ± 0.07`` for a metric averaged over several seeds, else nothing."""
+    sd = r.spread.get(key)
+    return f" ± {_fmt(sd, key)}" if sd is not None and math.isfinite(sd) else ""
+
+
+def _seeds_note(r: SystemResult) -> str:
+    return f" over {len(r.seeds)} seeds" if len(r.seeds) > 1 else ""
 
 
 def _n_cell(r: SystemResult) -> str:
@@ -304,7 +366,7 @@ def build_test_set(
     resamples: int, seed: int, warnings: list[str],
 ) -> tuple[str, dict, list[dict]]:
     """Markdown section, JSON entry and CSV rows for one test set (and its plots)."""
-    rows = [load_system(exp_root, n, test_set, warnings) for n in system_names(exp_root, nokd)]
+    rows = [load_seeded_system(exp_root, n, test_set, warnings) for n in system_names(exp_root, nokd)]
     base = next(r for r in rows if r.name == nokd)
     kd_rows = [r for r in rows if r.name.startswith("kd_")]
     all_rows = rows + published
@@ -313,9 +375,12 @@ def build_test_set(
 
     header = ["system", *(STAT_HEADERS[k] for k in STAT_KEYS), *metrics, "utts"]
     body = [[_label(r), *(_fmt(r.stats.get(k), k) for k in STAT_KEYS),
-             *(_fmt(r.means.get(m), m) for m in metrics), _n_cell(r) if not r.published else DASH]
+             *(_fmt(r.means.get(m), m) + _spread(r, m) for m in metrics),
+             _n_cell(r) + _seeds_note(r) if not r.published else DASH]
             for r in all_rows]
     md = [f"## {test_set}", "", markdown_table(header, body), ""]
+    if any(len(r.seeds) > 1 for r in rows):
+        md += [SEEDS_TEXT, ""]
 
     deltas = {r.name: deltas_vs(base, r, own_metrics, resamples, seed) for r in kd_rows}
     if base.per_utt is None:
@@ -327,9 +392,11 @@ def build_test_set(
                f"Mean difference (KD − {nokd}) over utterances matched by id, with a 95 % "
                f"paired-bootstrap interval ({resamples} resamples, seed {seed}); "
                "`*`: the interval excludes 0.", ""]
+        if any(r.seed_runs for r in (base, *kd_rows)):
+            md[-2:] = [DELTA_SEEDS_TEXT.format(resamples=resamples, seed=seed), ""]
         dheader = ["system", *own_metrics, "matched utts"]
         dbody = [[r.name, *(fmt_delta(deltas[r.name].get(m), m) for m in own_metrics),
-                  str(n_common[r.name])] for r in kd_rows]
+                  str(n_common[r.name]) + pairs_note(deltas[r.name])] for r in kd_rows]
         md += [markdown_table(dheader, dbody), ""]
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in test_set)
         gains_png = out_dir / f"results_{safe}_gains.png"
@@ -349,6 +416,9 @@ def build_test_set(
                **{k: r.stats.get(k) for k in STAT_KEYS},
                "n_scored": r.n_scored, "n_failed": r.n_failed,
                **{m: r.means.get(m) for m in metrics}}
+        if len(r.seeds) > 1:
+            row.update({"seeds": " ".join(map(str, r.seeds)),
+                        **{f"{m}_seed_std": r.spread.get(m) for m in metrics}})
         for m, d in deltas.get(r.name, {}).items():
             row.update({f"delta_{m}": d.mean, f"delta_{m}_low": d.low, f"delta_{m}_high": d.high,
                         f"delta_{m}_significant": d.significant})
