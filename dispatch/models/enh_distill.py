@@ -65,7 +65,7 @@ class ESPnetEnhDistillModel(AbsESPnetModel):
     the student's own loss against the clean reference is still valid, so the step still
     teaches it something, and the gradient stays finite. A warning is logged and the stat
     ``kd_skipped`` is 1 (its epoch mean is the fraction of skipped batches); ``loss_kd`` and
-    the ``kd_*`` stats are NaN for that batch, which ESPnet's reporter leaves out of the epoch
+    the ``kd_*`` stats (``kd_grad_ratio`` too) are NaN for that batch, which ESPnet's reporter leaves out of the epoch
     means. The stat keys are the same on every batch, as DDP's all-reduce of stats requires.
     A batch whose *total* loss is non-finite (e.g. a NaN input) is skipped whole by ESPnet's
     trainer: it sees a non-finite grad norm and does not update ("Skipping updating the model").
@@ -77,6 +77,7 @@ class ESPnetEnhDistillModel(AbsESPnetModel):
         teacher: ESPnetEnhancementModel,
         kd_loss: torch.nn.Module,
         kd_weight: float = 1.0,
+        grad_ratio_interval: int = 0,
     ):
         super().__init__()
         if getattr(student, "num_spk", 1) != 1:
@@ -88,6 +89,8 @@ class ESPnetEnhDistillModel(AbsESPnetModel):
         self.teacher = teacher
         self.kd_loss = kd_loss
         self.kd_weight = float(kd_weight)
+        self.grad_ratio_interval = int(grad_ratio_interval)
+        self._train_steps = 0
         for p in self.teacher.parameters():
             p.requires_grad_(False)
         self.teacher.eval()
@@ -175,6 +178,7 @@ class ESPnetEnhDistillModel(AbsESPnetModel):
                             for k, v in kd_stats.items()}
                 loss_kd, skipped = loss_task.new_zeros(()), 1.0
             loss = loss_task + self.kd_weight * loss_kd
+            stats["kd_grad_ratio"] = self.kd_grad_ratio(loss_task, loss_kd, skipped)
             stats["loss_kd"] = loss_kd.detach() if not skipped else loss_task.new_tensor(float("nan"))
             stats["kd_skipped"] = loss_task.new_tensor(skipped)
             for key, value in kd_stats.items():
@@ -186,6 +190,28 @@ class ESPnetEnhDistillModel(AbsESPnetModel):
             if tap is not None:
                 tap.clear()
         return force_gatherable((loss, stats, weight), loss.device)
+
+    def kd_grad_ratio(self, loss_task: torch.Tensor, loss_kd: torch.Tensor,
+                      skipped: float) -> torch.Tensor:
+        """``||grad(kd_weight * L_kd)|| / ||grad(L_task)||`` over the student's trainable
+        parameters, on every ``grad_ratio_interval``-th training step; NaN on the other steps
+        (ESPnet's reporter leaves NaN out of the epoch mean) so that the stat keys never change.
+
+        How hard the KD term pulls next to the task term: ~0 means the KD term cannot matter.
+        """
+        measure = (self.training and torch.is_grad_enabled() and self.grad_ratio_interval > 0
+                   and not skipped and loss_kd.requires_grad)
+        if self.training:
+            self._train_steps += 1
+        if not measure or (self._train_steps - 1) % self.grad_ratio_interval:
+            return loss_task.new_tensor(float("nan")).detach()
+        params = [p for p in self.student.parameters() if p.requires_grad]
+        norms = []
+        for term in (loss_task, self.kd_weight * loss_kd):
+            grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
+            squares = [g.detach().float().pow(2).sum() for g in grads if g is not None]
+            norms.append(torch.stack(squares).sum().sqrt() if squares else loss_task.new_zeros(()))
+        return (norms[1] / norms[0].clamp_min(1e-12)).detach()
 
     def collect_feats(
         self, speech_mix: torch.Tensor, speech_mix_lengths: torch.Tensor, **kwargs

@@ -209,7 +209,8 @@ KD_METHODS = {"l2_mag": {}, "sisnr": {}, "dfkd": {}, "dispatch": {}, "mssp": {},
 @pytest.mark.parametrize("kd_loss", list(KD_METHODS))
 def test_kd_finite_on_silence_and_zero_teacher(teacher_files, short_batch, kd_loss):
     batch = short_batch
-    model = build(distill_args(teacher_files, kd_loss=kd_loss, kd_loss_conf=KD_METHODS[kd_loss]))
+    model = build(distill_args(teacher_files, kd_loss=kd_loss, kd_loss_conf=KD_METHODS[kd_loss],
+                               kd_grad_ratio_interval=1))  # every step: kd_grad_ratio is finite too
     silent = dict(batch, speech_mix=torch.zeros_like(batch["speech_mix"]),
                   speech_ref1=torch.zeros_like(batch["speech_ref1"]))
     for case in ("silent utterances", "all-zero teacher output"):
@@ -303,3 +304,26 @@ def test_one_bad_batch_through_espnet_trainer(teacher_files, short_batch, caplog
     assert "Skipping updating the model" in caplog.text
     assert all(torch.isfinite(p).all() for p in model.student.parameters())
     assert reporter.get_value("train", "loss") == reporter.get_value("train", "loss")  # not NaN
+
+
+def test_kd_grad_ratio_is_measured_every_n_steps_and_matches_autograd(teacher_files, batch):
+    args = distill_args(teacher_files, kd_loss="l2_mag", kd_weight=3.0, kd_grad_ratio_interval=2)
+    model = build(args)
+    model.train()
+    ratios = [model(**batch)[1]["kd_grad_ratio"] for _ in range(3)]
+    assert torch.isfinite(ratios[0]) and ratios[0] > 0
+    assert torch.isnan(ratios[1]) and torch.isfinite(ratios[2])
+    # the same ratio by hand: the task gradient from a kd_weight 0 twin, the KD part by difference
+    params = [p for p in model.student.parameters() if p.requires_grad]
+    model._train_steps = 0
+    loss, stats, _ = model(**batch)
+    g_all = torch.autograd.grad(loss, params)
+    model.kd_weight = 0.0
+    g_task = torch.autograd.grad(model(**batch)[0], params)
+    norm_task = torch.sqrt(sum(g.pow(2).sum() for g in g_task))
+    norm_kd = torch.sqrt(sum((a - b).pow(2).sum() for a, b in zip(g_all, g_task)))
+    assert stats["kd_grad_ratio"].item() == pytest.approx((norm_kd / norm_task).item(), rel=1e-3)
+    model.kd_weight = 3.0
+    model.eval()
+    with torch.no_grad():
+        assert torch.isnan(model(**batch)[1]["kd_grad_ratio"])
