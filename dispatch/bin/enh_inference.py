@@ -11,8 +11,16 @@ import dispatch.models  # noqa: F401  (registers the toolkit's separators with E
 
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:
-    from espnet2.bin.enh_inference import main as espnet_main
+    from espnet2.bin.enh_inference import get_parser, main as espnet_main
 
+    from dispatch.utils.weights import UnsafeWeightsError, load_weights
+
+    model_file = get_parser().parse_known_args(cmd)[0].model_file
+    try:  # ESPnet unpickles fully; the file must first pass as plain weights
+        if model_file is not None:
+            load_weights(model_file)
+    except UnsafeWeightsError as exc:
+        raise SystemExit(f"enh_inference: error: {exc}") from None
     espnet_main(cmd)
 
 

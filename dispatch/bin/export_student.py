@@ -23,6 +23,7 @@ import torch
 import yaml
 
 from dispatch.utils.io import atomic_write, atomic_write_text
+from dispatch.utils.weights import load_weights
 
 #: Model files tried, in order, when --model_file is not given.
 DEFAULT_MODEL_FILES = ("valid.loss.best.pth", "latest.pth")
@@ -75,7 +76,7 @@ def export_student(exp_dir: Path, out_dir: Path, model_file: Optional[str] = Non
     with config_path.open(encoding="utf-8") as f:
         config = student_config(yaml.safe_load(f))
     source = find_model_file(exp_dir, model_file)
-    state = student_state_dict(torch.load(source, map_location="cpu", weights_only=False))
+    state = student_state_dict(load_weights(source))  # weights only: a file cannot run code
 
     model = EnhancementTask.build_model(argparse.Namespace(**config))
     model.load_state_dict(state, strict=True)  # fails loudly if the export would be incomplete

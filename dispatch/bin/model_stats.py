@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 import torch
 
 from dispatch.utils.io import atomic_write_text
+from dispatch.utils.weights import UnsafeWeightsError, load_weights
 
 
 def _forward_fn(model: torch.nn.Module, fs: int) -> Callable[[torch.Tensor], object]:
@@ -126,14 +127,17 @@ def build_enh_model(config: str, model_file: str | None = None) -> torch.nn.Modu
         options.update(yaml.safe_load(f) or {})
     model = EnhancementTask.build_model(argparse.Namespace(**options))
     if model_file is not None:
-        state = torch.load(model_file, map_location="cpu", weights_only=False)
+        state = load_weights(model_file)  # weights only: a model file cannot run code
         model.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
     return model
 
 
 def main(cmd: Sequence[str] | None = None) -> dict[str, float]:
     args = get_parser().parse_args(cmd)
-    model = build_enh_model(args.config, args.model_file)
+    try:
+        model = build_enh_model(args.config, args.model_file)
+    except UnsafeWeightsError as exc:
+        raise SystemExit(f"model_stats: error: {exc}") from None
     stats = model_stats(model, args.fs, args.seconds, args.runs)
     stats.update(config=str(args.config), model_file=args.model_file)
     atomic_write_text(args.out, json.dumps(stats, indent=2) + "\n")

@@ -59,7 +59,10 @@ def load_model(config: str, model_file: str, device: str = "cpu") -> torch.nn.Mo
     """Load an ESPnet enhancement model from its ``config.yaml`` and ``.pth``."""
     from espnet2.tasks.enh import EnhancementTask
 
-    model, _ = EnhancementTask.build_model_from_file(config, model_file, device)
+    from dispatch.utils.weights import load_weights
+
+    model, _ = EnhancementTask.build_model_from_file(config, None, device)
+    model.load_state_dict(load_weights(model_file, map_location=device))  # weights only
     return model.eval()
 
 
@@ -146,8 +149,11 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     length = min(noisy.shape[-1], clean.shape[-1])
     noisy = noisy[None, :length].to(args.device)  # [1, L]
     clean = clean[None, :length].to(args.device)  # [1, L]
-    teacher = load_model(args.teacher_config, args.teacher_model_file, args.device)
-    student = load_model(args.student_config, args.student_model_file, args.device)
+    try:
+        teacher = load_model(args.teacher_config, args.teacher_model_file, args.device)
+        student = load_model(args.student_config, args.student_model_file, args.device)
+    except ValueError as exc:  # dispatch.utils.weights.UnsafeWeightsError: one line
+        raise SystemExit(f"plot_patches: error: {exc}") from None
     teacher_wav = enhance(teacher, noisy, fs)  # [1, L]
     student_wav = enhance(student, noisy, fs)  # [1, L]
     lengths = torch.tensor([length], device=noisy.device)
