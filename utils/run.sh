@@ -20,7 +20,8 @@
 #           --gres=gpu:G, --mem, --nodes, --cpus-per-task, --time, --partition. With --num_nodes >1
 #           the command runs under `srun` once per node (for a distributed launcher).
 #           --dry_run true prints the script and the sbatch command and submits nothing.
-# The runner fails (exit 1) when any job fails, naming the failed logs.
+# The runner fails (exit 1) when any job fails, naming the failed logs and printing the lines of
+# each (up to three) that say why (dispatch.bin.job_log errors).
 set -euo pipefail
 
 backend=local      # local or slurm
@@ -63,6 +64,11 @@ else
     cmd="$(printf '%q ' "$@")"; cmd="${cmd% }"
 fi
 
+show_errors() {  # show_errors LOG...: the lines of each failed job's log that say why
+    (. "$(dirname "${BASH_SOURCE[0]}")/_py.sh" && "${PYTHON}" -m dispatch.bin.job_log errors "$@") >&2 \
+        2>/dev/null || for f in "$@"; do tail -n 5 "${f}" | sed 's/^/    /' >&2; done
+}
+
 subst() {  # subst TEXT INDEX: replace the job variable by INDEX
     if [ -n "${jobvar}" ]; then printf '%s' "${1//${jobvar}/$2}"; else printf '%s' "$1"; fi
 }
@@ -91,13 +97,14 @@ local)
         ) &
     done
     wait
-    failed=()
+    failed=(); failed_logs=()
     for ((i = first; i <= last; i++)); do
         rc="$(cat "${status_dir}/${i}" 2>/dev/null || echo 1)"
-        [ "${rc}" = 0 ] || failed+=("$(subst "${log}" "${i}") (exit ${rc})")
+        [ "${rc}" = 0 ] || { failed+=("$(subst "${log}" "${i}") (exit ${rc})"); failed_logs+=("$(subst "${log}" "${i}")"); }
     done
     if [ ${#failed[@]} -gt 0 ]; then
         echo "run.sh: ${#failed[@]} of $((last - first + 1)) jobs failed; see: ${failed[*]}" >&2
+        show_errors "${failed_logs[@]:0:3}"
         exit 1
     fi
     ;;
@@ -148,6 +155,7 @@ exit \${rc}"
             grep -q '^# Ended (code 0)' "${job_log}" 2>/dev/null || failed+=("${job_log}")
         done
         echo "run.sh: slurm job ${name%.} failed; see: ${failed[*]:-${logdir}/q/${name%.}.sbatch.log}" >&2
+        [ ${#failed[@]} -gt 0 ] && show_errors "${failed[@]:0:3}"
         exit 1
     fi
     ;;

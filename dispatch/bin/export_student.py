@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Export the student of a distillation exp dir as a stock ESPnet enhancement model.
 
-    python -m dispatch.bin.export_student EXP_DIR --out DIR [--model_file valid.loss.best.pth]
+    python -m dispatch.bin.export_student EXP_DIR --out DIR [--model_file valid.si_snr_loss.best.pth]
 
 writes ``DIR/config.yaml`` (the student's options, without the KD ones) and ``DIR/model.pth``
 (the ``student.*`` weights with the prefix removed, teacher left out). Stock ESPnet loads them:
@@ -22,11 +22,12 @@ from typing import Dict, Optional, Sequence
 import torch
 import yaml
 
+from dispatch.utils.checkpoints import DEFAULT_CHECKPOINT, ESPNET_DEFAULT_CHECKPOINT, checkpoints_in
 from dispatch.utils.io import atomic_write, atomic_write_text
 from dispatch.utils.weights import load_weights
 
-#: Model files tried, in order, when --model_file is not given.
-DEFAULT_MODEL_FILES = ("valid.loss.best.pth", "latest.pth")
+#: Model files tried, in order, when --model_file is not given (the driver's default first).
+DEFAULT_MODEL_FILES = (DEFAULT_CHECKPOINT, ESPNET_DEFAULT_CHECKPOINT, "latest.pth")
 STUDENT_PREFIX = "student."
 
 
@@ -35,8 +36,8 @@ def find_model_file(exp_dir: Path, model_file: Optional[str]) -> Path:
         path = Path(model_file)
         path = path if path.is_absolute() or path.exists() else exp_dir / model_file
         if not path.is_file():
-            raise FileNotFoundError(f"model file '{path}' does not exist; list {exp_dir} "
-                                    "for the *.pth files that training wrote")
+            raise FileNotFoundError(f"model file '{path}' does not exist; {exp_dir} has: "
+                                    f"{checkpoints_in(exp_dir)}; pass one of them as --model_file")
         return path
     for name in DEFAULT_MODEL_FILES:
         if (exp_dir / name).is_file():

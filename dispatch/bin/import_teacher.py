@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Stage 4 (import): take an already-trained ESPnet enhancement teacher into ``exp/teacher``.
 
-    python -m dispatch.bin.import_teacher SRC --out exp/teacher [--model_file valid.loss.best.pth]
+    python -m dispatch.bin.import_teacher SRC --out exp/teacher [--model_file valid.si_snr_loss.best.pth]
 
 SRC is an ESPnet exp dir (``config.yaml`` + ``*.pth``, e.g. from stock ``enh.sh``), an export dir
 of this toolkit (``config.yaml`` + ``model.pth``), or an ESPnet packed model (``.zip`` holding a
@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
+from dispatch.utils.checkpoints import DEFAULT_CHECKPOINT, checkpoints_in
 from dispatch.utils.io import atomic_write
 
 
@@ -39,8 +40,8 @@ def locate(src: Path, model_file: str, workdir: Path) -> Tuple[Path, Path]:
     for candidate in (src / model_file, src / "model.pth"):
         if config.is_file() and candidate.is_file():
             return config, candidate
-    raise FileNotFoundError(f"'{src}' needs config.yaml and {model_file} (or model.pth); "
-                            "set --teacher_model to the model file name inside the teacher dir")
+    raise FileNotFoundError(f"'{src}' needs config.yaml and {model_file} (or model.pth); it has "
+                            f"{checkpoints_in(src)}: set --teacher_model to one of them")
 
 
 def import_teacher(src: Path, out: Path, model_file: str) -> None:
@@ -59,9 +60,12 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     from dispatch.tasks.enh_distill import DistillSetupError
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("src", type=Path)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--model_file", default="valid.loss.best.pth")
+    parser.add_argument("src", type=Path,
+                        help="the teacher: an ESPnet enh exp dir, an export dir or a packed .zip")
+    parser.add_argument("--out", type=Path, required=True, help="where the teacher goes (exp/teacher)")
+    parser.add_argument("--model_file", default=DEFAULT_CHECKPOINT,
+                        help="the model file inside SRC, also its name under OUT (a stock ESPnet "
+                        "teacher trained with the default criteria has valid.loss.best.pth)")
     args = parser.parse_args(cmd)
     try:
         import_teacher(args.src, args.out, args.model_file)

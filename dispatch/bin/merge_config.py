@@ -44,9 +44,9 @@ def load_yaml(path: Path) -> dict:
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("student", type=Path)
-    parser.add_argument("overlay", type=Path)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("student", type=Path, help="the student's training config (YAML)")
+    parser.add_argument("overlay", type=Path, help="a KD overlay: kd_loss, kd_loss_conf, kd_weight only")
+    parser.add_argument("--out", type=Path, required=True, help="where the merged config goes")
     args = parser.parse_args(cmd)
     try:
         merged = merge_config(load_yaml(args.student), load_yaml(args.overlay), str(args.overlay))

@@ -105,8 +105,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", required=True, help="ESPnet enh config.yaml")
     parser.add_argument("--model_file", default=None, help="optional .pth (weights do not matter)")
     parser.add_argument("--out", required=True, help="output JSON")
-    parser.add_argument("--fs", type=int, default=16000)
-    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--fs", type=int, default=16000, help="sample rate of the test input (Hz)")
+    parser.add_argument("--seconds", type=float, default=4.0,
+                        help="length of the test input (s) for MACs and the real-time factor")
     parser.add_argument("--runs", type=int, default=5, help="timed runs (the median is kept)")
     return parser
 

@@ -50,10 +50,12 @@ def best_student(exp_root: Path, test_sets: List[str], metric: str) -> Tuple[str
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("exp_root", type=Path)
-    parser.add_argument("--test_sets", nargs="+", required=True)
-    parser.add_argument("--metric", default="PESQ_WB")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("exp_root", type=Path, help="the recipe's exp dir (kd_*/ systems inside)")
+    parser.add_argument("--test_sets", nargs="+", required=True,
+                        help="test sets whose mean score picks the best KD student")
+    parser.add_argument("--metric", default="PESQ_WB",
+                        help="the metric to maximise (SI_SNR when a system lacks it)")
+    parser.add_argument("--out", type=Path, required=True, help="where the .zip and .json go")
     args = parser.parse_args(cmd)
     try:
         system, metric, score = best_student(args.exp_root, args.test_sets, args.metric)
