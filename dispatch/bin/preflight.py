@@ -3,7 +3,7 @@
 
     python -m dispatch.bin.preflight check --ngpu 1 --fs 16000 --data dump/raw/train \\
         --shape_file dump/stats/train/speech_mix_shape --data dump/raw/valid --shape_file ... \\
-        --job --teacher_args conf/teacher.yaml "--max_epoch 5" [--job ...]
+        --job teacher_args conf/teacher.yaml --job_args="--max_epoch 5" [--job ... --job_args=...]
     python -m dispatch.bin.preflight train_dir exp/teacher --config conf/teacher.yaml \\
         --opts="--max_epoch 5" [--force true] [--resume true]
 
@@ -34,10 +34,12 @@ def get_parser() -> argparse.ArgumentParser:
                        help="training data dir, then the validation data dir (wav.scp inside)")
     check.add_argument("--shape_file", action="append", default=[],
                        help="the shape file of each --data, in the same order (optional)")
-    check.add_argument("--job", nargs=3, action="append", default=[],
-                       metavar=("ROLE_OPTION", "CONFIG", "ARGS"),
-                       help="a training job: the driver option that holds its own arguments, "
-                       "its config and its extra arguments as one string")
+    check.add_argument("--job", nargs=2, action="append", default=[], metavar=("ROLE_OPTION", "CONFIG"),
+                       help="a training job: the driver option that holds its own arguments "
+                       "(without dashes, e.g. teacher_args) and its config")
+    check.add_argument("--job_args", action="append", default=[],
+                       help="the extra arguments of each --job as one string, in the same order "
+                       "(write --job_args=\"...\")")
     check.add_argument("--teacher_cache", choices=TRUE_FALSE, default="false",
                        help="whether KD students train from the teacher-output cache")
     check.add_argument("--speed_perturb_factors", default="", help="the driver's speed perturbation")
@@ -67,8 +69,10 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
             print(f"preflight: {note}", file=sys.stderr)
         return
     shapes = args.shape_file + [None] * (len(args.data) - len(args.shape_file))
+    extra = args.job_args + [""] * (len(args.job) - len(args.job_args))
+    jobs = [(f"--{role}", config, more) for (role, config), more in zip(args.job, extra)]
     errors, notes = preflight_problems(args.ngpu, args.train_cmd, args.fs, list(zip(args.data, shapes)),
-                                       [tuple(job) for job in args.job], args.teacher_cache == "true",
+                                       jobs, args.teacher_cache == "true",
                                        args.speed_perturb_factors)
     for note in notes:
         print(f"preflight: note: {note}", file=sys.stderr)

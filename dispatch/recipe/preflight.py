@@ -32,7 +32,7 @@ OPTIONS_FILE = "train_options.json"
 #: ESPnet options that decide how the chunk iterator cuts the data, with ESPnet's defaults.
 CHUNK_DEFAULTS = {"iterator_type": "sequence", "valid_iterator_type": None, "chunk_length": 500,
                   "chunk_shift_ratio": 0.5, "chunk_discard_short_samples": True, "batch_size": 20,
-                  "num_iters_per_epoch": None}
+                  "valid_batch_size": None, "num_iters_per_epoch": None}
 #: What --force true (without --resume true) removes from a training dir before it trains again.
 TRAINING_OUTPUTS = ("*.pth", "images", "tensorboard", ".done", OPTIONS_FILE)
 
@@ -101,29 +101,87 @@ def suggest_chunk(lengths: Sequence[int], fs: int) -> int:
     return (p10 // step) * step if p10 >= step else max(p10, 1)
 
 
-def chunk_problem(role_option: str, config: str, options: Dict[str, object], set_dir: str,
-                  valid: bool, lengths: Dict[str, int], fs: int) -> Tuple[Optional[str], Optional[str]]:
-    """(error, note) for one data set under one config's chunk iterator; both None when fine.
+def unused_utterances(options: Dict[str, object], valid: bool, lengths: Dict[str, int]) -> int:
+    """How many utterances ESPnet's chunk iterator skips under ``options`` (0 without it).
 
     An utterance is used only when it is longer than the shortest chunk length (ESPnet's
-    ``ChunkIterFactory`` keeps chunk lengths ``< L``). None used is an error; some unused, a note.
+    ``ChunkIterFactory`` keeps the chunk lengths ``< L``).
     """
     iterator = (options["valid_iterator_type"] if valid else None) or options["iterator_type"]
-    if iterator != "chunk" or not options["chunk_discard_short_samples"] or not lengths:
-        return None, None
+    if iterator != "chunk" or not options["chunk_discard_short_samples"]:
+        return 0
     shortest = min(chunk_lengths(options["chunk_length"]))
-    short = sum(1 for n in lengths.values() if n <= shortest)
-    if short == 0:
-        return None, None
-    where = (f"chunk_length {options['chunk_length']} ({shortest / fs:.1f} s) of {config}")
-    if short < len(lengths):
-        return None, (f"{set_dir}: {short} of {len(lengths)} utterances are not longer than "
-                      f"{where}; ESPnet's chunk iterator skips them")
-    longest = max(lengths.values())
-    fix = suggest_chunk(list(lengths.values()), fs)
-    return (f"{set_dir}: none of its {len(lengths)} utterances is longer than {where} (the "
-            f"longest is {longest / fs:.2f} s) and ESPnet's chunk iterator skips shorter ones; "
-            f"pass {role_option} \"--chunk_length {fix}\" or use longer clips"), None
+    return sum(1 for n in lengths.values() if n <= shortest)
+
+
+def chunks_per_utterance(length: int, widths: Sequence[int], shift_ratio: float) -> float:
+    """Mean number of chunks ESPnet cuts from one utterance of ``length`` samples (0: skipped):
+    ``(L - W) // S + 1`` for a chunk length ``W < L`` and shift ``S = W * shift_ratio``."""
+    usable = [w for w in widths if w < length]
+    if not usable:
+        return 0.0
+    return sum((length - w) // max(int(w * shift_ratio), 1) + 1 for w in usable) / len(usable)
+
+
+def too_few_chunks(options: Dict[str, object], valid: bool, lengths: Dict[str, int]
+                   ) -> Optional[Tuple[int, int, str]]:
+    """(chunks per epoch, batch size, option) when a set's chunks cannot fill one batch (ESPnet's
+    chunk iterator drops an incomplete batch); None otherwise. Training reads
+    ``num_iters_per_epoch`` utterances per epoch when it is set (ESPnet cycles through the set)."""
+    if options["iterator_type"] != "chunk" or (valid and options["valid_iterator_type"] not in
+                                               (None, "chunk")) or not lengths:
+        return None
+    batch = int((options["valid_batch_size"] if valid else None) or options["batch_size"])
+    widths = chunk_lengths(options["chunk_length"])
+    per_utt = [chunks_per_utterance(n, widths, float(options["chunk_shift_ratio"]))
+               for n in lengths.values()]
+    utts = len(per_utt) if valid or not options["num_iters_per_epoch"] else int(options["num_iters_per_epoch"])
+    chunks = int(utts * sum(per_utt) / len(per_utt))
+    if 0 < chunks < batch:
+        return chunks, batch, "--valid_batch_size" if valid else "--batch_size"
+    return None
+
+
+def chunk_problems(jobs: Sequence[Tuple[str, str, Dict[str, object]]],
+                   data: Sequence[Tuple[str, Dict[str, int]]], fs: int) -> Tuple[List[str], List[str]]:
+    """(errors, notes) for the training jobs (role option, config, options) on the data sets
+    (dir, lengths; training set first). A set with no usable utterance is an error, one line per
+    job, or one line naming ``--train_args`` when every job has it; some unused, a note."""
+    failing, notes, errors = [], [], []
+    for role_option, config, options in jobs:
+        empty = []
+        for index, (set_dir, lengths) in enumerate(data):
+            unused = unused_utterances(options, index > 0, lengths)
+            where = f"chunk_length {options['chunk_length']} of {config}"
+            few = too_few_chunks(options, index > 0, lengths)
+            if lengths and unused == len(lengths):
+                empty.append((set_dir, lengths))
+            elif few:
+                errors.append(f"{set_dir}: its {len(lengths)} utterances give {few[0]} chunks per "
+                              f"epoch, fewer than the batch size {few[1]} of {config}, and ESPnet's "
+                              f"chunk iterator makes no incomplete batch; pass {role_option} "
+                              f"\"{few[2]} {few[0]}\" or add utterances")
+            elif unused:
+                notes.append(f"{set_dir}: {unused} of {len(lengths)} utterances are not longer than "
+                             f"{where}; ESPnet's chunk iterator skips them")
+        if empty:
+            failing.append((role_option, config, options, empty))
+    if not failing:
+        return errors, notes
+    every = [n for _, lengths in data for n in lengths.values()]
+    fix = suggest_chunk(every, fs)
+    groups = [failing] if len(failing) > 1 and len(failing) == len(jobs) else [[f] for f in failing]
+    for group in groups:
+        role_option = "--train_args" if len(group) > 1 else group[0][0]
+        configs = " and ".join(f"{c} ({min(chunk_lengths(o['chunk_length'])) / fs:.1f} s)"
+                               for _, c, o, _ in group)
+        sets = group[0][3]
+        longest = max(n for _, lengths in sets for n in lengths.values())
+        errors.append(
+            f"{' and '.join(d for d, _ in sets)}: no utterance is longer than the chunk_length of "
+            f"{configs} (the longest is {longest / fs:.2f} s) and ESPnet's chunk iterator skips "
+            f"shorter ones; pass {role_option} \"--chunk_length {fix}\" or use longer clips")
+    return errors, notes
 
 
 # ----------------------------------------------------------------------------- the whole check
@@ -164,19 +222,15 @@ def preflight_problems(ngpu: int, train_cmd: str, fs: int, data: Sequence[Tuple[
         errors.append("--teacher_cache true cannot be used with --speed_perturb_factors "
                       f"'{speed_perturb_factors}': the cache would hold the teacher's outputs for "
                       "the unperturbed utterances; drop one of the two")
-    lengths = {d: utterance_lengths(d, s) for d, s in data if Path(d, "wav.scp").is_file()}
+    sets = [(d, utterance_lengths(d, s) if Path(d, "wav.scp").is_file() else {}) for d, s in data]
+    parsed = []
     for role_option, config, args in jobs:
         try:
-            options = effective_options(config, shlex.split(args))
+            parsed.append((role_option, config, effective_options(config, shlex.split(args))))
         except PreflightError as exc:
             errors.append(str(exc))
-            continue
-        for index, (set_dir, _) in enumerate(data):
-            error, note = chunk_problem(role_option, config, options, set_dir, index > 0,
-                                        lengths.get(set_dir, {}), fs)
-            errors += [error] if error and error not in errors else []
-            notes += [note] if note and note not in notes else []
-    return errors, notes
+    chunk_errors, notes = chunk_problems(parsed, sets, fs)
+    return errors + chunk_errors, notes
 
 
 # ----------------------------------------------------------------------------- training dirs
@@ -191,7 +245,18 @@ def train_fingerprint(config: str, options: str) -> Dict[str, str]:
 def describe_change(old: Dict[str, str], new: Dict[str, str]) -> str:
     """What differs between two fingerprints, in a few words."""
     if old.get("options") != new["options"]:
-        return f"options were '{old.get('options', '')[:150]}', now '{new['options'][:150]}'"
+        from difflib import SequenceMatcher
+
+        a, b = old.get("options", "").split(), new["options"].split()
+        changes = []
+        for tag, i1, i2, j1, j2 in SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+            if tag == "equal":
+                continue
+            # keep the option name with a changed value: '--max_epoch 1' -> '--max_epoch 2'
+            if i1 > 0 and a[i1 - 1].startswith("--") and not (a[i1:i2] + b[j1:j2])[0].startswith("--"):
+                i1, j1 = i1 - 1, j1 - 1
+            changes.append(f"'{' '.join(a[i1:i2])}' -> '{' '.join(b[j1:j2])}'")
+        return "options " + ", ".join(changes)[:300]
     if old.get("config") != new["config"]:
         return f"config was {old.get('config')}, now {new['config']}"
     return f"{new['config']} was edited since"
@@ -216,7 +281,9 @@ def check_train_dir(directory: str, config: str, options: str, force: bool, resu
                     ) -> str:
     """Decide what a training job may do with ``directory``; returns a one-line note.
 
-    Raises PreflightError when the dir holds a training with other options and ``force`` is off.
+    Raises PreflightError when the dir holds a finished or resumable training (``.done`` or
+    ``checkpoint.pth``) with other options and ``force`` is off; a training that failed before its
+    first checkpoint takes the new options.
     With ``force`` the old training is cleared first unless ``resume``; the new options are recorded.
     """
     path = Path(directory)
@@ -229,7 +296,8 @@ def check_train_dir(directory: str, config: str, options: str, force: bool, resu
         except ValueError:
             old = None
     note = ""
-    if old is not None and old != new and not force:
+    started = (path / ".done").is_file() or (path / "checkpoint.pth").is_file()
+    if old is not None and old != new and started and not force:
         raise PreflightError(
             f"{directory} was trained with other options ({describe_change(old, new)}); pass "
             f"--tag NAME to train into a new experiment dir, or --force true to retrain "

@@ -21,15 +21,7 @@ from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 from dispatch.recipe.joblog import ConsoleTee, install_console_tee
-from dispatch.recipe.preflight import chunk_lengths, utterance_lengths
-
-
-def chunks_per_utterance(length: int, widths: list, shift_ratio: float) -> float:
-    """Mean number of chunks ESPnet cuts from one utterance of ``length`` samples (0: skipped)."""
-    usable = [w for w in widths if w < length]
-    if not usable:
-        return 0.0
-    return sum((length - w) // max(int(w * shift_ratio), 1) + 1 for w in usable) / len(usable)
+from dispatch.recipe.preflight import chunk_lengths, chunks_per_utterance, utterance_lengths
 
 
 def estimate_steps(args: argparse.Namespace, lengths: Dict[str, int]) -> Tuple[Optional[int], str]:

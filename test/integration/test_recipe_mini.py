@@ -43,8 +43,9 @@ def recipe(tmp_path_factory) -> Path:
 def test_setup_sh_makes_a_recipe_whose_data_step_explains_itself(tmp_path):
     new = tmp_path / "my_corpus" / "enh_distill1"
     sh([str(REPO / "egs/TEMPLATE/enh_distill1/setup.sh"), str(new)], cwd=REPO)
-    for name in ("enh_distill.sh", "path.sh", "cmd.sh", "db.sh", "utils"):
+    for name in ("enh_distill.sh", "path.sh", "cmd.sh", "utils"):
         assert (new / name).is_symlink() and (new / name).exists(), name
+    assert (new / "db.sh").is_file() and not (new / "db.sh").is_symlink()  # the recipe's own
     assert (new / "conf" / "kd" / "mssp_dfkd.yaml").is_file()
     proc = sh(["./run.sh", "--stop_stage", "1"], cwd=new, check=False)
     assert proc.returncode != 0
@@ -74,13 +75,15 @@ def test_mini_recipe_end_to_end(recipe):
     assert "already trained" in again.stderr
 
 
-def test_training_that_leaves_no_model_stops_the_recipe(tmp_path):
-    """1-s utterances and 1-s chunks: ESPnet's chunk iterator yields nothing to train on."""
+def test_clips_no_longer_than_the_chunks_stop_the_recipe_before_training(tmp_path):
+    """1-s utterances and 1-s chunks: ESPnet's chunk iterator would yield nothing to train on."""
+    recipe = copy_of_mini(tmp_path)
     proc = sh(["./run.sh", "--stage", "1", "--stop_stage", "4", "--local_data_opts",
                "--n_train 2 --n_valid 1 --n_test 1 --duration 1.0", "--train_args", "--max_epoch 1"],
-              cwd=copy_of_mini(tmp_path), check=False)
+              cwd=recipe, check=False)
     assert proc.returncode != 0
-    assert "training left no" in proc.stderr and "chunk_length" in proc.stderr
+    assert "chunk_length" in proc.stderr and '--teacher_args "--chunk_length' in proc.stderr
+    assert not (recipe / "exp" / "teacher" / "train.log").exists()  # stopped before training
 
 
 def test_missing_data_names_the_stage(recipe, tmp_path):

@@ -59,8 +59,8 @@ def test_short_clips_and_4s_chunks_stop_with_the_option_to_change(tmp_path, chun
     valid = write_dir(tmp_path / "valid", [2.5, 3.0])
     errors, notes = preflight_problems(0, "", 16000, [(str(train), None), (str(valid), None)],
                                        [("--teacher_args", str(chunk_config), "")], available=0)
-    assert len(errors) == 2 and not notes  # train and valid, each one line
-    assert all("\n" not in e and "chunk_length" in e and "--teacher_args" in e for e in errors)
+    assert len(errors) == 1 and not notes  # train and valid, one line
+    assert "\n" not in errors[0] and "--teacher_args" in errors[0] and "train and " in errors[0]
     fix = int(re.search(r'--chunk_length (\d+)', errors[0]).group(1))
     assert 0 < fix < 16000  # 90% of the training clips are longer than the suggestion
     # the suggested value passes
@@ -70,9 +70,19 @@ def test_short_clips_and_4s_chunks_stop_with_the_option_to_change(tmp_path, chun
     assert not errors
     # some clips shorter: a note with the count, no error
     errors, notes = preflight_problems(0, "", 16000, [(str(train), None)],
-                                       [("--student_args", str(chunk_config), "--chunk_length 40000")],
+                                       [("--student_args", str(chunk_config), "--chunk_length 40000 --batch_size 1")],
                                        available=0)
     assert not errors and "2 of 4 utterances" in notes[0]
+    # both jobs: one line naming --train_args
+    jobs = [("--teacher_args", str(chunk_config), ""), ("--student_args", str(chunk_config), "")]
+    errors, _ = preflight_problems(0, "", 16000, [(str(train), None)], jobs, available=0)
+    assert len(errors) == 1 and '--train_args "--chunk_length' in errors[0]
+    # chunks that cannot fill one batch: the validation set of 2 clips at batch size 8
+    errors, _ = preflight_problems(0, "", 16000, [(str(train), None), (str(valid), None)],
+                                   [("--student_args", str(chunk_config),
+                                     "--chunk_length 36000 --batch_size 1 --valid_batch_size 8")],
+                                   available=0)
+    assert len(errors) == 1 and '--valid_batch_size 2"' in errors[0] and "valid" in errors[0]
 
 
 def test_ngpu_above_the_gpus_present(tmp_path):
@@ -97,7 +107,7 @@ def test_changed_options_are_refused_and_force_starts_from_scratch(tmp_path, chu
     check_train_dir(str(exp), str(chunk_config), " --max_epoch  1 ", False, False)  # same options
     with pytest.raises(PreflightError, match=r"--tag NAME.*--force true") as info:
         check_train_dir(str(exp), str(chunk_config), "--max_epoch 2", False, False)
-    assert "'--max_epoch 1', now '--max_epoch 2'" in str(info.value)
+    assert "options '--max_epoch 1' -> '--max_epoch 2'" in str(info.value)
     chunk_config.write_text(chunk_config.read_text() + "max_epoch: 9\n")  # an edited config
     with pytest.raises(PreflightError, match="was edited"):
         check_train_dir(str(exp), str(chunk_config), "--max_epoch 1", False, False)

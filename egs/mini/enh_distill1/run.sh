@@ -6,7 +6,7 @@
 set -euo pipefail
 
 fs=16000                              # the synthetic corpus is made at 16 kHz
-ngpu=0                                # CPU is enough for these tiny models
+ngpu=$(( $(utils/num_gpus.sh) > 0 ? 1 : 0 ))   # one GPU if there is one (too tiny to split); CPU is enough
 teacher_config=conf/teacher.yaml      # a small Conv-TasNet (~0.1M parameters)
 student_config=conf/student.yaml      # a ten-times smaller Conv-TasNet
 kd_configs="conf/kd/l2_mag.yaml conf/kd/dispatch_l2.yaml conf/kd/mssp_dfkd.yaml"  # output KD, DISPatch, MSSP on DFKD
