@@ -30,6 +30,7 @@ from espnet2.utils.types import float_or_none, int_or_none, str_or_none
 from dispatch.kd import build_kd_loss
 import dispatch.models.register  # noqa: F401  (separator: uformer for teacher and student)
 from dispatch.models.enh_distill import ESPnetEnhDistillModel
+from dispatch.utils.checkpoints import checkpoints_in
 
 #: Options this task adds to ESPnet's; ``export_student`` drops them from the student's config.
 DISTILL_OPTIONS = ("teacher_config", "teacher_model_file", "teacher_fs", "kd_loss",
@@ -73,7 +74,7 @@ def load_teacher(
     if not Path(model_file).is_file():
         raise DistillSetupError(
             f"teacher model file '{model_file}' does not exist: pass --teacher_model_file "
-            "with the .pth saved next to the teacher's config.yaml"
+            f"with one of the .pth files next to it ({checkpoints_in(Path(model_file).parent)})"
         )
     state = torch.load(model_file, map_location="cpu", weights_only=False)
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):

@@ -25,24 +25,47 @@ teacher_dir=""            # import a trained ESPnet teacher (exp dir or export d
 teacher_model=valid.si_snr_loss.best.pth  # the teacher's model file name inside its dir
 inference_model=valid.si_snr_loss.best.pth  # model file used for inference and export
 train_args=""             # extra options for every training job, e.g. "--max_epoch 5"
+teacher_args=""           # extra options for the teacher's training only (stage 4), after train_args
+student_args=""           # extra options for the no-KD student and every KD student (stages 5-6)
+kd_args=""                # extra options for the KD students only (stage 6), after student_args
+tag=""                    # experiment tag: systems go to <expdir>/<tag>/, apart from runs with other options
+resume=false              # with --force true: continue training from the last checkpoint, not from scratch
 teacher_cache=false       # stage 6: run the teacher once per training utterance and train from its stored outputs
 local_data_opts=""        # options for local/data.sh
 score_opts=""             # extra options for dispatch.bin.score, e.g. "--dnsmos off"
 auto_fix=false            # stage 2: resample/downmix/trim/drop bad utterances instead of stopping
+min_wav_duration=0.1      # stage 2: drop training and validation utterances shorter than this (s)
+max_wav_duration=20       # stage 2: drop training and validation utterances longer than this (s; 0: keep)
+speed_perturb_factors=""  # stage 2: e.g. "0.9 1.0 1.1": train on <train_set>_sp, each utterance at each speed
+inference_args="--normalize_output_wav true"  # stage 7: options for dispatch.bin.enh_inference (ESPnet's)
+gpu_inference=""          # stage 7: true/false, inference on a GPU; empty: true when --ngpu > 0
+inference_nj=""           # stage 7: parallel inference jobs per test set; empty: --nj
 score_metric=PESQ_WB      # stage 10: the metric that picks the best KD student
 published=""              # stage 9: YAML files of published rows to add to RESULTS.md
 expdir=exp                # where systems are written
 dumpdir=dump              # where checked data dirs are written
-force=false               # re-run stages that have already finished
+force=false               # re-run stages that have already finished (training: from scratch unless --resume true)
 dry_run=false             # print the commands instead of running them
 help_message="Usage: $0 [options]   (every option is --name value)"
 . utils/parse_options.sh
 . ./path.sh
 . ./cmd.sh
+[ -n "${tag}" ] && expdir="${expdir}/${tag}"
+train_dump="${train_set}${speed_perturb_factors:+_sp}"   # the training data dir under dump/raw
+[ -n "${gpu_inference}" ] || gpu_inference=$([ "${ngpu}" -gt 0 ] && echo true || echo false)
+inf_gpu=$("${gpu_inference}" && echo 1 || echo 0); inference_nj=${inference_nj:-${nj}}
 
 systems() { echo teacher student_nokd; for c in ${kd_configs}; do echo "kd_$(basename "${c%.*}")"; done; }
-# run CMD...: print it under --dry_run, else run it (hiding the offline nltk notes espnet prints)
-run() { if "${dry_run}"; then printf '%q ' "$@"; echo; else "$@" 2> >(grep -v '^\[nltk_data\]' >&2); fi; }
+# run CMD...: print it under --dry_run, else run it (the console is spared known-harmless
+# dependency noise: nltk's offline notes, FutureWarnings; job logs keep everything)
+quiet() { python3 -m dispatch.bin.job_log filter; }
+run() { if "${dry_run}"; then printf '%q ' "$@"; echo; else "$@" > >(quiet) 2> >(quiet >&2); fi; }
+# preflight [--data DIR --shape_file F ...] [--job OPTION CONFIG --job_args=ARGS ...]: stop before training
+# with one line per problem (--ngpu above the GPUs present, clips shorter than chunk_length, ...)
+preflight() {
+    "${dry_run}" || python3 -m dispatch.bin.preflight check --ngpu "${ngpu}" --train_cmd "${train_cmd}" \
+        --fs "${fs}" --teacher_cache "${teacher_cache}" --speed_perturb_factors "${speed_perturb_factors}" "$@"
+}
 finished() { ! "${force}" && [ -f "$1/.done" ]; }   # a stage output dir that is complete
 mark() { "${dry_run}" || { mkdir -p "$1" && touch "$1/.done"; }; }
 in_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
@@ -50,7 +73,7 @@ in_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
 # Training options shared by the teacher, the no-KD student and the KD students.
 data_opts=()
 for s in train valid; do
-    d="${dumpdir}/raw/$([ "$s" = train ] && echo "${train_set}" || echo "${valid_set}")"
+    d="${dumpdir}/raw/$([ "$s" = train ] && echo "${train_dump}" || echo "${valid_set}")"
     data_opts+=(--"${s}"_data_path_and_name_and_type "${d}/wav.scp,speech_mix,sound"
                 --"${s}"_data_path_and_name_and_type "${d}/spk1.scp,speech_ref1,sound"
                 --"${s}"_shape_file "${dumpdir}/stats/${s}/speech_mix_shape")
@@ -63,15 +86,19 @@ elif [ "${ngpu}" -gt 1 ]; then
     dist_opts+=(--multiprocessing_distributed true)
 fi
 # train DIR CONFIG ENTRY MODEL [ARGS...]: one ESPnet training job, logged in DIR/train.log, that
-# must leave DIR/MODEL behind
+# must leave DIR/MODEL behind; changed options for DIR are refused unless --force true
 train() {
-    local dir=$1 config=$2 entry=$3 model=$4; shift 4
+    local dir=$1 config=$2 entry=$3 model=$4 role=${student_args}; shift 4
+    [ "${dir##*/}" = teacher ] && role=${teacher_args}
+    [ "${entry}" = dispatch.bin.enh_distill_train ] && role="${student_args} ${kd_args}"
+    run python3 -m dispatch.bin.preflight train_dir "${dir}" --config "${config}" --force "${force}" \
+        --resume "${resume}" --opts="$* ${train_args} ${role} ${data_opts[*]}"
     if finished "${dir}"; then log "${dir}: already trained (--force true to redo)"; return; fi
     log "training ${dir} with ${config}"
     # shellcheck disable=SC2086
     run ${train_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${dir}/train.log" \
         python3 -m "${entry}" --config "${config}" --output_dir "${dir}" --sample_rate "${fs}" \
-        --resume true "${dist_opts[@]}" "${data_opts[@]}" "$@" ${train_args}
+        --resume true "${dist_opts[@]}" "${data_opts[@]}" "$@" ${train_args} ${role}
     if ! "${dry_run}" && [ ! -e "${dir}/${model}" ]; then
         log "error: training left no ${dir}/${model}; see ${dir}/train.log (ESPnet's chunk iterator" \
             "skips utterances not longer than chunk_length, and stops when no step was valid)"
@@ -80,6 +107,7 @@ train() {
     mark "${dir}"
 }
 
+{ in_stage 4 || in_stage 5 || in_stage 6; } && preflight   # --ngpu, before data preparation
 if in_stage 1; then
     log "stage 1: data preparation"
     # shellcheck disable=SC2086
@@ -94,14 +122,29 @@ if in_stage 2; then
         [ -d "data/${dset}" ] || { log "error: data/${dset} is missing; run stage 1 (local/data.sh) first"; exit 1; }
         run python3 -m dispatch.bin.check_data "data/${dset}" --fs "${fs}" --nj "${nj}" \
             --out_dir "${dumpdir}/raw/${dset}" "${fix[@]}"
+        [[ " ${test_sets} " = *" ${dset} "* ]] || run python3 -m dispatch.bin.datadir filter_durations \
+            "${dumpdir}/raw/${dset}" --min_wav_duration "${min_wav_duration}" --max_wav_duration "${max_wav_duration}"
         mark "${dumpdir}/raw/${dset}"
     done
+    if [ -n "${speed_perturb_factors}" ] && ! finished "${dumpdir}/raw/${train_dump}"; then
+        # shellcheck disable=SC2086
+        run python3 -m dispatch.bin.datadir speed_perturb "${dumpdir}/raw/${train_set}" \
+            "${dumpdir}/raw/${train_dump}" --factors ${speed_perturb_factors}
+        mark "${dumpdir}/raw/${train_dump}"
+    fi
 fi
 
 if in_stage 3; then
     log "stage 3: shape files -> ${dumpdir}/stats"
-    run python3 -m dispatch.bin.collect_shapes "${dumpdir}/raw/${train_set}" "${dumpdir}/stats/train"
+    run python3 -m dispatch.bin.collect_shapes "${dumpdir}/raw/${train_dump}" "${dumpdir}/stats/train"
     run python3 -m dispatch.bin.collect_shapes "${dumpdir}/raw/${valid_set}" "${dumpdir}/stats/valid"
+fi
+
+if in_stage 4 || in_stage 5 || in_stage 6; then   # chunk lengths against the data, before any training
+    pf_jobs=(); in_stage 4 && [ -z "${teacher_dir}" ] && pf_jobs=(--job teacher_args "${teacher_config}" --job_args="${train_args} ${teacher_args}")
+    { in_stage 5 || in_stage 6; } && pf_jobs+=(--job student_args "${student_config}" --job_args="${train_args} ${student_args}")
+    preflight --data "${dumpdir}/raw/${train_dump}" --shape_file "${dumpdir}/stats/train/speech_mix_shape" \
+        --data "${dumpdir}/raw/${valid_set}" --shape_file "${dumpdir}/stats/valid/speech_mix_shape" "${pf_jobs[@]}"
 fi
 
 if in_stage 4; then
@@ -157,15 +200,15 @@ if in_stage 7; then
             out="${dir}/enhanced_${dset}"
             finished "${out}" && continue
             log "stage 7: ${sys} enhances ${dset}"
-            n_utt=$(wc -l < "${dumpdir}/raw/${dset}/wav.scp"); jobs=$(( nj < n_utt ? nj : n_utt ))
+            n_utt=$(wc -l < "${dumpdir}/raw/${dset}/wav.scp"); jobs=$(( inference_nj < n_utt ? inference_nj : n_utt ))
             run python3 -m dispatch.bin.scp split "${dumpdir}/raw/${dset}/wav.scp" \
                 $(for n in $(seq "${jobs}"); do echo "${out}/split/keys.${n}.scp"; done)
-            run ${decode_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" JOB=1:"${jobs}" "${out}/log/inference.JOB.log" \
-                python3 -m dispatch.bin.enh_inference --ngpu "$(( ngpu > 0 ? 1 : 0 ))" --fs "${fs}" \
+            # shellcheck disable=SC2086
+            run ${decode_cmd} --gpu "${inf_gpu}" JOB=1:"${jobs}" "${out}/log/inference.JOB.log" \
+                python3 -m dispatch.bin.enh_inference --ngpu "${inf_gpu}" --fs "${fs}" \
                 --train_config "${config}" --model_file "${model}" \
                 --data_path_and_name_and_type "${dumpdir}/raw/${dset}/wav.scp,speech_mix,sound" \
-                --key_file "${out}/split/keys.JOB.scp" --output_dir "${out}/output.JOB" \
-                --normalize_output_wav true
+                --key_file "${out}/split/keys.JOB.scp" --output_dir "${out}/output.JOB" ${inference_args}
             run python3 -m dispatch.bin.scp merge "${out}/spk1.scp" \
                 $(for n in $(seq "${jobs}"); do echo "${out}/output.${n}/spk1.scp"; done)
             mark "${out}"
