@@ -25,6 +25,7 @@ setup(
         "console_scripts": [
             "dispatch-train=dispatch.bin.enh_distill_train:main",
             "dispatch-export=dispatch.bin.export_student:main",
+            "dispatch-enhance=dispatch.bin.enhance:main",
         ]
     },
 )
