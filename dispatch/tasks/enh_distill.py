@@ -30,6 +30,8 @@ from espnet2.utils.types import float_or_none, int_or_none, str_or_none
 from dispatch.kd import build_kd_loss
 import dispatch.models.register  # noqa: F401  (separator: uformer for teacher and student)
 from dispatch.models.enh_distill import ESPnetEnhDistillModel
+from dispatch.tasks.trainer import SafeTrainer
+from dispatch.utils.weights import UnsafeWeightsError, load_weights
 from dispatch.utils.checkpoints import checkpoints_in
 
 #: Options this task adds to ESPnet's; ``export_student`` drops them from the student's config.
@@ -76,7 +78,10 @@ def load_teacher(
             f"teacher model file '{model_file}' does not exist: pass --teacher_model_file "
             f"with one of the .pth files next to it ({checkpoints_in(Path(model_file).parent)})"
         )
-    state = torch.load(model_file, map_location="cpu", weights_only=False)
+    try:
+        state = load_weights(model_file)  # weights_only: a downloaded teacher cannot run code
+    except UnsafeWeightsError as exc:
+        raise DistillSetupError(f"--teacher_model_file: {exc}") from None
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # an ESPnet checkpoint.pth
     expected = teacher.state_dict()
@@ -112,6 +117,9 @@ def teacher_sample_rate(args: argparse.Namespace, teacher_args: argparse.Namespa
 
 class EnhDistillTask(EnhancementTask):
     """ESPnet enhancement task whose model is ``ESPnetEnhDistillModel``."""
+
+    #: atomic checkpoints, a resume that recovers, a clean distributed exit
+    trainer = SafeTrainer
 
     @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
