@@ -30,7 +30,9 @@ from typing import Sequence
 import numpy as np
 
 from dispatch.utils.io import atomic_write_bytes, atomic_write_text
-from dispatch.metrics.bootstrap import PairedDelta, paired_bootstrap
+from dispatch.metrics.bootstrap import (MIN_SIGNIFICANT_N, SMALL_N_TEXT, PairedDelta,
+                                        paired_bootstrap)
+from dispatch.metrics.completeness import scoring_problems
 from dispatch.metrics.dnsmos import DNSMOS_KEYS
 from dispatch.metrics.scoring import METRIC_KEYS
 from dispatch.metrics.seeds import (DELTA_SEEDS_TEXT, SEEDS_TEXT, combine_over_seeds, pairs_note,
@@ -60,6 +62,7 @@ class SystemResult:
     spread: dict[str, float] = field(default_factory=dict)  # metric -> std across seeds
     seeds: list[int | None] = field(default_factory=list)  # seeds of its runs (None: no _seed<N>)
     seed_runs: dict[int, dict[str, dict[str, float]]] | None = None  # seed -> per_utt (>1 seed)
+    untrusted: str = ""  # why its scores were left out (dispatch.metrics.completeness)
 
 
 def _warn(warnings: list[str], text: str) -> None:
@@ -127,6 +130,10 @@ def load_system(exp_root: Path, name: str, test_set: str, warnings: list[str]) -
             _warn(warnings, f"{name}/{test_set}: no scores in {score_dir}")
     except (OSError, ValueError, csv.Error) as exc:
         _warn(warnings, f"{name}/{test_set}: unreadable scores ({exc})")
+    problems = scoring_problems(score_dir, (exp_root.resolve().parent,)) if score_dir.is_dir() else []
+    if problems:  # partial, malformed or short scoring: flagged in the table, never averaged
+        _warn(warnings, f"{name}/{test_set}: scores left out: {'; '.join(problems)}")
+        res.per_utt, res.means, res.untrusted = None, {}, problems[0]
     return res
 
 
@@ -261,6 +268,8 @@ def _seeds_note(r: SystemResult) -> str:
 
 
 def _n_cell(r: SystemResult) -> str:
+    if r.untrusted:
+        return f"left out: {r.untrusted}"
     if r.n_scored is None:
         return DASH
     return f"{r.n_scored}" + (f" ({r.n_failed} failed)" if r.n_failed else "")
@@ -398,6 +407,8 @@ def build_test_set(
         dbody = [[r.name, *(fmt_delta(deltas[r.name].get(m), m) for m in own_metrics),
                   str(n_common[r.name]) + pairs_note(deltas[r.name])] for r in kd_rows]
         md += [markdown_table(dheader, dbody), ""]
+        if any(0 < d.n < MIN_SIGNIFICANT_N for dd in deltas.values() for d in dd.values()):
+            md += [SMALL_N_TEXT.format(n=MIN_SIGNIFICANT_N), ""]
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in test_set)
         gains_png = out_dir / f"results_{safe}_gains.png"
         if plot_gains(deltas, own_metrics, nokd, f"KD gains on {test_set}", gains_png):

@@ -7,6 +7,15 @@ from dataclasses import dataclass
 import numpy as np
 
 
+#: Below this many matched utterances no interval is called significant: a percentile bootstrap
+#: resamples only the few differences it has, so its interval is too narrow (with 2 utterances it
+#: has at most 3 distinct means) and "excludes 0" would claim more than the data can show.
+MIN_SIGNIFICANT_N = 10
+SMALL_N_TEXT = ("Fewer than {n} matched utterances: the bootstrap interval is shown but not marked "
+                "significant, because resampling so few differences gives intervals that are too "
+                "narrow to trust.")
+
+
 @dataclass
 class PairedDelta:
     """Mean of ``b - a`` over matched utterances, with its bootstrap interval."""
@@ -19,8 +28,8 @@ class PairedDelta:
 
     @property
     def significant(self) -> bool:
-        """True when the interval excludes 0."""
-        return self.n > 1 and (self.low > 0.0 or self.high < 0.0)
+        """True when the interval excludes 0 and rests on at least ``MIN_SIGNIFICANT_N`` pairs."""
+        return self.n >= MIN_SIGNIFICANT_N and (self.low > 0.0 or self.high < 0.0)
 
 
 def paired_bootstrap(
