@@ -5,8 +5,9 @@ Files under the cache dir (each written atomically: temporary name, then rename)
 ``teacher.ark``          the estimates as Kaldi ark entries (``teacher.JOB.ark`` for ``nj > 1``)
 ``teacher1.scp``         ``utt_id ARK:offset``, sorted by utterance id
 ``teacher1_shape``       ``utt_id L`` (checked against the mixture at training start-up)
-``cache_info.json``      teacher files, data dir, sample rate, storage type, audio hours, bytes,
-                         wall time and the size per hour of audio
+``cache_info.json``      teacher files, data dir, sample rate (of the audio), storage type, audio
+                         hours, bytes, the size per hour of audio, and the wall time split into
+                         start-up (processes, teacher loading) and computing (CPU time too)
 
 Storage (``dtype``):
 
@@ -18,9 +19,9 @@ Storage (``dtype``):
              a wild output scale) is stored as float32 instead, and counted in cache_info.json.
              ESPnet's data loader turns every float array into float32, so training is unchanged.
 
-Writing: ``nj`` processes each take a contiguous block of the sorted utterance list, load the
-teacher and write their own ark (``torch.set_num_threads(cpus // nj)`` each); the scp files are
-merged in order at the end. ``batch_size > 1`` runs the teacher on zero-padded batches (for a GPU);
+Writing: ``nj`` processes (forked on a CPU, spawned for a GPU) each take a contiguous block of
+the sorted utterance list, load the teacher and write their own ark (``torch.set_num_threads(cpus
+// nj)`` each); the scp files are merged in order at the end. ``batch_size > 1`` runs the teacher on zero-padded batches (for a GPU);
 ``batch_size 1`` is exact (padding changes models with utterance-level normalisation).
 
 The estimate is the one ``ESPnetEnhDistillModel`` reads online (ESPnet's forward, read at
@@ -171,17 +172,27 @@ def cache_shard(job: dict) -> dict:
     teacher, _ = load_teacher(job["teacher_config"], job["teacher_model_file"], job["device"])
     teacher.eval()
     reader = SoundScpReader(str(job["wav_scp"]), dtype="float32", always_2d=False)
+    rates = set()
+    wall, cpu = time.perf_counter(), time.process_time()
 
     def estimates() -> Iterator[Tuple[str, np.ndarray]]:
         for group in batches(job["utts"], max(1, job["batch_size"])):
-            waves = [np.asarray(reader[u][1], dtype=np.float32) for u in group]
+            loaded = [reader[u] for u in group]
+            rates.update(rate for rate, _ in loaded)
+            waves = [np.asarray(wave, dtype=np.float32) for _, wave in loaded]
             bad = [u for u, w in zip(group, waves) if w.ndim != 1]
             if bad:
                 raise CacheError(f"{bad[0]}: multi-channel mixture; run stage 2 (check_data "
                                  "--auto_fix) to downmix the train set first")
             yield from zip(group, teacher_estimates(teacher, waves, job["device"]))
 
-    return write_ark(Path(job["ark"]), estimates(), job["dtype"])
+    out = write_ark(Path(job["ark"]), estimates(), job["dtype"])
+    if len(rates) > 1:
+        raise CacheError(f"{job['wav_scp']}: mixed sample rates {sorted(rates)}; run stage 2 "
+                         "(check_data --auto_fix) to resample the train set first")
+    out.update(fs=rates.pop() if rates else None, compute_wall_s=time.perf_counter() - wall,
+               compute_cpu_s=time.process_time() - cpu)
+    return out
 
 
 def shard_utts(utts: List[str], nj: int) -> List[List[str]]:
@@ -227,23 +238,29 @@ def cache_teacher(teacher_config: str, teacher_model_file: str, data_dir: str, o
             for j, block in enumerate(blocks)]
     if len(jobs) == 1:
         shards = [cache_shard(jobs[0])]
-    else:  # spawn: a fresh interpreter per job (no forked OpenMP or CUDA state)
+    else:  # CUDA cannot be forked: spawn fresh interpreters there; fork (cheap) on a CPU
         import multiprocessing
+        import sys
 
-        with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
+        method = "fork" if device == "cpu" and sys.platform.startswith("linux") else "spawn"
+        with multiprocessing.get_context(method).Pool(len(jobs)) as pool:
             shards = pool.map(cache_shard, jobs, chunksize=1)
     write_index(out, shards)
-    fs = teacher_sample_rate(argparse.Namespace(), teacher_args)
+    fs = shards[0]["fs"] or teacher_sample_rate(argparse.Namespace(), teacher_args)
     samples = sum(s["samples"] for s in shards)
     size = sum(Path(job["ark"]).stat().st_size for job in jobs)
     hours = samples / fs / 3600.0
+    wall = time.perf_counter() - start
+    compute = max(s["compute_wall_s"] for s in shards)  # the writers run side by side
     info = {"teacher_config": str(teacher_config), "teacher_model_file": str(teacher_model_file),
             "data_dir": str(data_dir), "fs": fs, "utterances": len(utts), "batch_size": batch_size,
             "nj": len(jobs), "dtype": dtype, "float32_fallbacks": [u for s in shards
                                                                    for u in s["fallbacks"]],
             "audio_hours": hours, "ark_bytes": size,
             "MB_per_hour": size / 1e6 / hours if hours else None,
-            "wall_seconds": time.perf_counter() - start}
+            "wall_seconds": wall, "compute_wall_seconds": compute,
+            "startup_wall_seconds": wall - compute,
+            "compute_cpu_seconds": sum(s["compute_cpu_s"] for s in shards)}
     atomic_write_text(out / "cache_info.json", json.dumps(info, indent=2) + "\n")
     return len(utts)
 

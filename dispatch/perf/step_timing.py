@@ -11,7 +11,6 @@ backward down to the student's detached estimate) and ``optim`` (Adam step + ``z
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import statistics
@@ -41,14 +40,15 @@ METHODS: Dict[str, tuple] = {
 # ----------------------------------------------------------------------------- models
 
 
-def build_enh_model(config: str) -> torch.nn.Module:
-    """An ESPnet enhancement model from a (possibly partial) training config, random weights."""
+def build_enh_model(config) -> torch.nn.Module:
+    """An ESPnet enhancement model from a (possibly partial) training config, random weights.
+
+    ``config``: a YAML path or a dict of ESPnet enh training options."""
     from espnet2.tasks.enh import EnhancementTask
 
-    conf = yaml.safe_load(Path(config).read_text()) or {}
-    args = vars(EnhancementTask.get_parser().parse_args([]))
-    args.update(conf)
-    return EnhancementTask.build_model(argparse.Namespace(**args))
+    from dispatch.perf.models import full_config, read_config
+
+    return EnhancementTask.build_model(full_config(read_config(config)))
 
 
 def default_atkl_pairs(teacher: torch.nn.Module, student: torch.nn.Module) -> List[List[str]]:
