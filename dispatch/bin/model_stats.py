@@ -13,6 +13,9 @@
                     divided by ``seconds`` (after ``warmup`` untimed passes)
 The forward pass is ``ESPnetEnhancementModel.forward_enhance`` (encoder, separator, decoder) on a
 batch of one; the weights do not change any of these numbers, so ``--model_file`` is optional.
+Deployment figures (``dispatch.deploy.stats``): ``rtf_onnx_1thread`` (onnxruntime, 1 thread, same
+input), and for causal students ``latency_ms`` (algorithmic) and ``rtf_chunk_1thread`` (chunked
+streaming with ``--chunk_ms`` chunks).
 """
 from __future__ import annotations
 
@@ -109,6 +112,10 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=4.0,
                         help="length of the test input (s) for MACs and the real-time factor")
     parser.add_argument("--runs", type=int, default=5, help="timed runs (the median is kept)")
+    parser.add_argument("--chunk_ms", type=float, default=10.0,
+                        help="chunk length (ms) for the streaming figures of causal students")
+    parser.add_argument("--no_onnx", action="store_true",
+                        help="skip the ONNX export and its onnxruntime real-time factor")
     return parser
 
 
@@ -119,27 +126,27 @@ def build_enh_model(config: str, model_file: str | None = None) -> torch.nn.Modu
     are registered first.
     """
     import yaml
-    from espnet2.tasks.enh import EnhancementTask
 
-    import dispatch.models  # noqa: F401
+    from dispatch.deploy.loading import build_enh_model_from_config
 
-    options = vars(EnhancementTask.get_parser().parse_args([]))
     with open(config, encoding="utf-8") as f:
-        options.update(yaml.safe_load(f) or {})
-    model = EnhancementTask.build_model(argparse.Namespace(**options))
-    if model_file is not None:
-        state = load_weights(model_file)  # weights only: a model file cannot run code
-        model.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
-    return model
+        options = yaml.safe_load(f) or {}
+    # weights only: a model file cannot run code
+    return build_enh_model_from_config(options, load_weights(model_file) if model_file else None)
 
 
 def main(cmd: Sequence[str] | None = None) -> dict[str, float]:
     args = get_parser().parse_args(cmd)
+    from dispatch.deploy.loading import ModelLoadError
+    from dispatch.deploy.stats import deployment_stats
+
     try:
         model = build_enh_model(args.config, args.model_file)
-    except UnsafeWeightsError as exc:
+    except (UnsafeWeightsError, ModelLoadError) as exc:
         raise SystemExit(f"model_stats: error: {exc}") from None
     stats = model_stats(model, args.fs, args.seconds, args.runs)
+    stats.update(deployment_stats(model, args.fs, args.seconds, args.runs, args.chunk_ms,
+                                  onnx=not args.no_onnx))
     stats.update(config=str(args.config), model_file=args.model_file)
     atomic_write_text(args.out, json.dumps(stats, indent=2) + "\n")
     print(json.dumps(stats), flush=True)

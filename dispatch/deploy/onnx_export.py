@@ -191,12 +191,13 @@ def measure_onnx_rtf(path_or_bytes, fs: int = 16000, seconds: float = 4.0, runs:
 
 
 def onnx_rtf_of_model(model: torch.nn.Module, fs: int = 16000, seconds: float = 4.0,
-                      runs: int = 5) -> Dict[str, object]:
+                      runs: int = 5, exporter: str = "torchscript") -> Dict[str, object]:
     """``{"rtf_onnx_1thread": float | None, "onnx_note": str}``: export to a temporary file and
-    time it, or None with the reason when the model does not export."""
+    time it, or None with the reason when the model does not export. The TorchScript exporter is
+    the default here: it takes ~1 s instead of ~10 s, and both graphs give the same outputs."""
     try:
         with tempfile.TemporaryDirectory(prefix="dispatch_onnx_rtf_") as tmp:
-            report = export_onnx(model, Path(tmp) / "model.onnx", fs)
+            report = export_onnx(model, Path(tmp) / "model.onnx", fs, exporter=exporter)
             rtf = measure_onnx_rtf(report["onnx"], fs, seconds, runs)
     except (NotExportable, ValueError) as exc:
         return {"rtf_onnx_1thread": None, "onnx_note": str(exc).splitlines()[0]}

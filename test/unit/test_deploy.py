@@ -225,3 +225,26 @@ def test_plan_jobs_file_and_scp(tmp_path):
     assert [j.key for j in jobs] == ["u1", "u2"] and out_scp == tmp_path / "o" / "spk1.scp"
     with pytest.raises(InputError, match="does not exist"):
         plan_jobs(str(tmp_path / "nope.wav"), str(tmp_path / "o"))
+
+
+def test_model_stats_reports_onnx_rtf_latency_and_chunk_rtf(tmp_path):
+    import json
+
+    import yaml
+
+    from dispatch.bin.model_stats import main as model_stats
+
+    (tmp_path / "causal.yaml").write_text(yaml.safe_dump(causal_config()))
+    (tmp_path / "dccrn.yaml").write_text(yaml.safe_dump(
+        {"encoder": "stft", "encoder_conf": {"n_fft": 64, "hop_length": 16}, "decoder": "stft",
+         "decoder_conf": {"n_fft": 64, "hop_length": 16}, "separator": "dccrn",
+         "separator_conf": {"num_spk": 1, "rnn_units": 8, "kernel_num": [4, 8]}, "init": None}))
+    for name in ("causal", "dccrn"):
+        model_stats(["--config", str(tmp_path / f"{name}.yaml"), "--out", str(tmp_path / f"{name}.json"),
+                     "--seconds", "0.5", "--runs", "2"])
+    causal = json.loads((tmp_path / "causal.json").read_text())
+    assert causal["rtf_onnx_1thread"] > 0 and causal["rtf_chunk_1thread"] > 0
+    assert causal["latency_ms"] == pytest.approx(10.5) and causal["causal"] is True
+    dccrn = json.loads((tmp_path / "dccrn.json").read_text())
+    assert dccrn["rtf_onnx_1thread"] is None and "complex" in dccrn["onnx_note"]
+    assert dccrn["latency_ms"] is None and dccrn["rtf_cpu_1thread"] > 0
