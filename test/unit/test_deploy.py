@@ -248,3 +248,27 @@ def test_model_stats_reports_onnx_rtf_latency_and_chunk_rtf(tmp_path):
     dccrn = json.loads((tmp_path / "dccrn.json").read_text())
     assert dccrn["rtf_onnx_1thread"] is None and "complex" in dccrn["onnx_note"]
     assert dccrn["latency_ms"] is None and dccrn["rtf_cpu_1thread"] > 0
+
+
+def test_results_table_shows_onnx_rtf_and_latency_of_causal_systems(tmp_path):
+    import json
+
+    from dispatch.bin.make_results import make_results
+
+    root = tmp_path / "recipe" / "exp"
+    stats = {"student_nokd": {"params_M": 0.01, "rtf_cpu_1thread": 0.02, "rtf_onnx_1thread": 0.011,
+                              "latency_ms": None},
+             "kd_causal_x": {"params_M": 0.01, "rtf_cpu_1thread": 0.02, "rtf_onnx_1thread": 0.012,
+                             "latency_ms": 10.5, "rtf_chunk_1thread": 0.25}}
+    for name, values in stats.items():
+        (root / name / "scoring_test").mkdir(parents=True)
+        (root / name / "scoring_test" / "summary.json").write_text(json.dumps({"SI_SNR": 5.0}))
+        (root / name / "model_stats.json").write_text(json.dumps(values))
+    make_results(root, ["test"], resamples=10)
+    table = (tmp_path / "recipe" / "RESULTS.md").read_text()
+    header = next(line for line in table.splitlines() if line.startswith("| system"))
+    assert "RTF (ONNX, 1 thread)" in header and "latency (ms)" in header
+    causal = next(line for line in table.splitlines() if line.startswith("| kd_causal_x"))
+    nokd = next(line for line in table.splitlines() if line.startswith("| student_nokd"))
+    assert "| 10.5 |" in causal and "| 0.250 |" in causal and "| 0.012 |" in causal
+    assert nokd.count("—") >= 2  # no latency, no chunk RTF for a non-causal system
