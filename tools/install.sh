@@ -7,6 +7,11 @@ repo_dir="$(dirname "${tools_dir}")"
 venv="${tools_dir}/venv"
 python="${PYTHON:-python3}"
 stamp="${venv}/.dispatch_installed"
+if [ -L "${venv}" ]; then
+    # A venv linked from another checkout (tests copy the repository this way): use it as it is.
+    # Installing here would repoint its editable install of this package at this copy.
+    exit 0
+fi
 want="$(cat "${tools_dir}/install.sh" "${tools_dir}/requirements.txt" "${repo_dir}/setup.py" | sha256sum | cut -d' ' -f1)"
 
 if [ -f "${stamp}" ] && [ "$(cat "${stamp}")" = "${want}" ]; then
