@@ -62,9 +62,16 @@ class ConsoleTee(io.TextIOBase):
         self.filter = LineFilter()
         self.log: Optional[TextIO] = None
         self._pending: Optional[List[str]] = []  # text written before a log is attached
+        self._later: Optional[Path] = None  # a log to open once its directory exists
 
-    def attach(self, path: Path) -> None:
-        """Start writing the log file (appending) with what was written so far."""
+    def attach(self, path: Path, when_dir_exists: bool = False) -> None:
+        """Start writing the log file (appending) with what was written so far; with
+        ``when_dir_exists``, only once its directory exists (a run that stops at start-up checks
+        leaves no output dir behind)."""
+        if when_dir_exists and not path.parent.is_dir():
+            self._later = path
+            return
+        self._later = None
         path.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(path, "a", encoding="utf-8")
         self.log.write("".join(self._pending or []))
@@ -78,6 +85,8 @@ class ConsoleTee(io.TextIOBase):
         return self.console
 
     def write(self, text: str) -> int:
+        if self._later is not None and self._later.parent.is_dir():
+            self.attach(self._later)
         if self.log is not None:
             self.log.write(text)
             self.log.flush()

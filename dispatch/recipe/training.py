@@ -64,14 +64,15 @@ def _same_file(stream, path: Path) -> bool:
 
 
 def attach_train_log(output_dir: str) -> Optional[Path]:
-    """Send stderr to ``OUTPUT_DIR/train.log`` too, unless stderr already is that file."""
+    """Send stderr to ``OUTPUT_DIR/train.log`` too (from when ESPnet creates OUTPUT_DIR, with
+    everything written before), unless stderr already is that file."""
     path = Path(output_dir) / "train.log"
     tee = sys.stderr if isinstance(sys.stderr, ConsoleTee) else None
     if _same_file(tee.console if tee else sys.stderr, path):
         if tee is not None:  # the file is the log itself: keep everything, filter nothing
             sys.stderr = tee.detach()
         return None
-    install_console_tee().attach(path)
+    install_console_tee().attach(path, when_dir_exists=True)  # ESPnet makes the dir after its checks
     return path
 
 

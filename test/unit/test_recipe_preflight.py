@@ -199,3 +199,20 @@ def test_one_default_checkpoint_name_everywhere():
     assert DEFAULT_MODEL_FILES[0] == DEFAULT_CHECKPOINT
     readme = (REPO / "README.md").read_text()
     assert f"exp/teacher/{DEFAULT_CHECKPOINT}" in readme
+
+
+def test_a_failed_job_prints_why(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "job.py").write_text(
+        "import sys\nprint('[nltk_data] Error loading cmudict', file=sys.stderr)\n"
+        "raise RuntimeError('Found no NVIDIA driver on your system.')\n")
+    env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")
+    proc = subprocess.run(["bash", str(REPO / "utils" / "run.sh"), "log/train.log", "python3", "job.py"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "see: log/train.log (exit 1)" in proc.stderr
+    assert "RuntimeError: Found no NVIDIA driver on your system." in proc.stderr.splitlines()[-1]
+    assert "nltk_data" not in proc.stderr
