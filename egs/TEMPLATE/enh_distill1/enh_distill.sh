@@ -103,6 +103,7 @@ train() {
     if ! "${dry_run}" && [ ! -e "${dir}/${model}" ]; then
         log "error: training left no ${dir}/${model}; see ${dir}/train.log (ESPnet's chunk iterator" \
             "skips utterances not longer than chunk_length, and stops when no step was valid)"
+        python3 -m dispatch.bin.job_log errors "${dir}/train.log" >&2 || true
         exit 1
     fi
     mark "${dir}"
