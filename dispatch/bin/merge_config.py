@@ -5,6 +5,10 @@
 
 The overlay may hold only the KD options (``kd_loss``, ``kd_loss_conf``, ``kd_weight``); any other
 key is an error, so an overlay can never silently change the student it is compared against.
+One key may name another student openly: ``student_config: conf/student_causal.yaml`` trains this
+KD student from that config instead of STUDENT.yaml (e.g. a causal student distilled from the
+usual teacher). A relative path is looked up in the current dir (the recipe folder), then in the
+overlay's folder and its parents.
 """
 
 from __future__ import annotations
@@ -21,11 +25,30 @@ from dispatch.utils.io import atomic_write_text
 KD_KEYS = ("kd_loss", "kd_loss_conf", "kd_weight")
 
 
+STUDENT_KEY = "student_config"
+
+
+def resolve_student_config(name: str, overlay_name: str) -> Path:
+    """The file an overlay's ``student_config`` names (module docstring for the search order)."""
+    path = Path(name)
+    candidates = [path] if path.is_absolute() else [Path.cwd() / path] + [
+        folder / path for folder in Path(overlay_name).resolve().parents]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"{overlay_name}: student_config '{name}' not found (relative paths "
+                            "are looked up from the recipe folder)")
+
+
 def merge_config(student: dict, overlay: dict, overlay_name: str = "overlay") -> dict:
+    if STUDENT_KEY in overlay:  # this KD student openly uses another student config
+        overlay = dict(overlay)
+        student = load_yaml(resolve_student_config(str(overlay.pop(STUDENT_KEY)), overlay_name))
     extra = sorted(set(overlay) - set(KD_KEYS))
     if extra:
         raise ValueError(f"{overlay_name} has non-KD keys {', '.join(extra)}; a KD config may only "
-                         f"set {', '.join(KD_KEYS)} (put model/training options in the student config)")
+                         f"set {', '.join(KD_KEYS)} and {STUDENT_KEY} (put model/training "
+                         "options in the student config)")
     if "kd_loss" not in overlay:
         raise ValueError(f"{overlay_name} does not set kd_loss; add e.g. 'kd_loss: dispatch'")
     merged = dict(student)

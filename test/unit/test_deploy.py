@@ -272,3 +272,24 @@ def test_results_table_shows_onnx_rtf_and_latency_of_causal_systems(tmp_path):
     nokd = next(line for line in table.splitlines() if line.startswith("| student_nokd"))
     assert "| 10.5 |" in causal and "| 0.250 |" in causal and "| 0.012 |" in causal
     assert nokd.count("—") >= 2  # no latency, no chunk RTF for a non-causal system
+
+
+@pytest.mark.parametrize("recipe", ["mini", "vctk_noisy", "dns_ins20"])
+def test_causal_overlay_gives_a_streamable_student(recipe, tmp_path, monkeypatch):
+    """conf/kd/causal_mssp_dfkd.yaml names the causal student; merged, it builds a model that
+    the chunked runner accepts (causal, cLN), with the recipe's KD options."""
+    from dispatch.bin.merge_config import load_yaml, merge_config
+    from dispatch.deploy.loading import build_enh_model_from_config
+    from dispatch.deploy.streaming import check_streamable
+
+    from conftest import REPO
+
+    folder = REPO / "egs" / recipe / "enh_distill1"
+    monkeypatch.chdir(tmp_path)  # found from the overlay's folder, not only from the recipe's
+    overlay = folder / "conf" / "kd" / "causal_mssp_dfkd.yaml"
+    merged = merge_config(load_yaml(folder / "conf" / "student.yaml"), load_yaml(overlay), str(overlay))
+    assert merged["separator_conf"]["causal"] is True and "student_config" not in merged
+    assert merged["kd_loss"] == load_yaml(folder / "conf" / "kd" / "mssp_dfkd.yaml")["kd_loss"]
+    check_streamable(build_enh_model_from_config(merged))
+    with pytest.raises(FileNotFoundError, match="student_config"):
+        merge_config({}, {"kd_loss": "l2_mag", "student_config": "conf/nothing.yaml"}, str(overlay))

@@ -2,6 +2,7 @@
 # Mini recipe: every stage on a seeded synthetic corpus, on CPU, in about 15 minutes.
 #   ./run.sh                                          all stages, then prints RESULTS.md
 #   ./run.sh --stage 6 --kd_configs conf/kd/atkl.yaml  one more KD student, then stages 7-10
+#   ./run.sh --stage 6 --kd_configs conf/kd/causal_mssp_dfkd.yaml   a causal student that streams (+2 min)
 # Any option of enh_distill.sh can be added; ./enh_distill.sh --help lists them.
 set -euo pipefail
 

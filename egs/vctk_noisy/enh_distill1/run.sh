@@ -9,7 +9,7 @@ fs=16000                              # the 48 kHz corpus is resampled to 16 kHz
 ngpu=$(utils/num_gpus.sh)             # GPUs per training job: every GPU present (0: CPU)
 teacher_config=conf/teacher.yaml      # Conv-TasNet, paper size (conf/tuning/teacher_tasnet.yaml)
 student_config=conf/student.yaml      # 0.18M Conv-TasNet (conf/tuning/student_tasnet.yaml)
-kd_configs="conf/kd/l2_mag.yaml conf/kd/dfkd.yaml conf/kd/dispatch_l2.yaml conf/kd/dispatch_dfkd.yaml conf/kd/mssp_dfkd.yaml conf/kd/atkl.yaml"
+kd_configs="conf/kd/l2_mag.yaml conf/kd/dfkd.yaml conf/kd/dispatch_l2.yaml conf/kd/dispatch_dfkd.yaml conf/kd/mssp_dfkd.yaml conf/kd/atkl.yaml conf/kd/causal_mssp_dfkd.yaml"  # the last: a causal student (streams)
 local_data_opts="--valid_spk p226,p287"   # validation speakers held out of the 28 training speakers
 
 ./enh_distill.sh --fs "${fs}" --ngpu "${ngpu}" --nj 8 \
