@@ -21,6 +21,8 @@ test_sets="test"          # test data dirs under data/, space separated
 teacher_config=conf/teacher.yaml   # teacher training config (stage 4)
 student_config=conf/student.yaml   # student config, shared by the no-KD baseline and KD students
 kd_configs=""             # KD overlays, space separated; one KD student each (exp/kd_<name>)
+kd_sweep=""               # grid over each kd_configs overlay, e.g. "kd_weight=1,10 k=0.5,0.8": one KD student per point instead (exp/kd_<name>__kd_weight10_k0.5); keys: kd_* options or kd_loss_conf keys
+seeds=""                  # train every student once per seed (ESPnet --seed) as exp/<system>_seed<N>, e.g. "0 1 2" (the teacher once); RESULTS: mean ± std over seeds
 teacher_dir=""            # import a trained ESPnet teacher (exp dir or export dir) instead of training
 teacher_model=valid.si_snr_loss.best.pth  # the teacher's model file name inside its dir
 inference_model=valid.si_snr_loss.best.pth  # model file used for inference and export
@@ -56,7 +58,19 @@ train_dump="${train_set}${speed_perturb_factors:+_sp}"   # the training data dir
 [ -n "${gpu_inference}" ] || gpu_inference=$([ "${ngpu}" -gt 0 ] && echo true || echo false)
 inf_gpu=$("${gpu_inference}" && echo 1 || echo 0); inference_nj=${inference_nj:-${nj}}
 
-systems() { echo teacher student_nokd; for c in ${kd_configs}; do echo "kd_$(basename "${c%.*}")"; done; }
+for s in ${seeds}; do
+    [[ "${s}" =~ ^[0-9]+$ ]] || { log "error: --seeds takes non-negative integers, e.g. \"0 1 2\"; got '${s}'"; exit 1; }
+done
+if [ -n "${kd_sweep}" ]; then  # the grid points' overlays replace kd_configs (dispatch.kd.sweep)
+    sweep_opts=(); "${dry_run}" && sweep_opts=(--dry_run)
+    # shellcheck disable=SC2086
+    kd_configs=$(python3 -m dispatch.bin.kd_sweep --sweep "${kd_sweep}" \
+        --out_dir "${expdir}/sweep_overlays" "${sweep_opts[@]}" ${kd_configs})
+fi
+# seed_runs NAME: a student system's run dirs under exp/: NAME_seed<N> per --seeds value, else NAME
+seed_runs() { if [ -z "${seeds}" ]; then echo "$1"; else for s in ${seeds}; do echo "$1_seed${s}"; done; fi; }
+seed_opt() { if [ -n "${seeds}" ]; then echo "--seed ${1##*_seed}"; fi; }  # seed_opt RUN: ESPnet's --seed
+systems() { echo teacher; seed_runs student_nokd; for c in ${kd_configs}; do seed_runs "kd_$(basename "${c%.*}")"; done; }
 # run CMD...: print it under --dry_run, else run it (the console is spared known-harmless
 # dependency noise: nltk's offline notes, FutureWarnings; job logs keep everything)
 quiet() { python3 -m dispatch.bin.job_log filter; }
@@ -162,7 +176,10 @@ fi
 
 if in_stage 5; then
     log "stage 5: the student without KD"
-    train "${expdir}/student_nokd" "${student_config}" dispatch.bin.enh_train "${inference_model}"
+    for sys in $(seed_runs student_nokd); do
+        # shellcheck disable=SC2046
+        train "${expdir}/${sys}" "${student_config}" dispatch.bin.enh_train "${inference_model}" $(seed_opt "${sys}")
+    done
 fi
 
 if in_stage 6; then
@@ -176,16 +193,19 @@ if in_stage 6; then
         mark "${cache}"
     fi
     for kd in ${kd_configs}; do
-        dir="${expdir}/kd_$(basename "${kd%.*}")"
+      for sys in $(seed_runs "kd_$(basename "${kd%.*}")"); do
+        dir="${expdir}/${sys}"
         log "stage 6: KD student ${dir} (${kd})"
         cache_opts=()  # AT-KL needs the teacher's features, which the cache does not hold
-        if "${teacher_cache}" && ! grep -q '^kd_loss: *atkl' "${kd}"; then
+        if "${teacher_cache}" && ! grep -qs '^kd_loss: *atkl' "${kd}"; then
             cache_opts=(--train_data_path_and_name_and_type "${cache}/teacher1.scp,teacher_ref1,kaldi_ark")
         fi
         run python3 -m dispatch.bin.merge_config "${student_config}" "${kd}" --out "${dir}/config_in.yaml"
+        # shellcheck disable=SC2046
         train "${dir}" "${dir}/config_in.yaml" dispatch.bin.enh_distill_train "${inference_model}" \
             --teacher_config "${expdir}/teacher/config.yaml" \
-            --teacher_model_file "${expdir}/teacher/${teacher_model}" "${cache_opts[@]}"
+            --teacher_model_file "${expdir}/teacher/${teacher_model}" "${cache_opts[@]}" $(seed_opt "${sys}")
+      done
     done
 fi
 
