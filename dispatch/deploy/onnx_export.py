@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import statistics
 import tempfile
 import time
@@ -110,12 +111,27 @@ def onnx_metadata(session) -> Dict[str, str]:
     return dict(session.get_modelmeta().custom_metadata_map)
 
 
+@contextlib.contextmanager
+def _quiet_exporter():
+    """Keep the exporters' progress prints, warnings and trace logs (e.g. "torchvision is not
+    installed") off the console and out of pytest's log capture."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.__trace", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
 def _export_bytes(graph: WaveformGraph, exporter: str, opset: Optional[int]) -> bytes:
     """The serialized ONNX model of ``graph`` with a dynamic length axis."""
     example = torch.from_numpy(test_signal(max(4 * graph.min_samples, 8000), seed=1))  # [1, L]
-    with tempfile.TemporaryDirectory(prefix="dispatch_onnx_") as tmp, warnings.catch_warnings(), \
-            contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
+    with tempfile.TemporaryDirectory(prefix="dispatch_onnx_") as tmp, _quiet_exporter():
         path = Path(tmp) / "model.onnx"
         if exporter == "dynamo":
             length = torch.export.Dim("L", min=graph.min_samples)
