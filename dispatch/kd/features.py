@@ -20,12 +20,13 @@ forward keeps its last output.
 """
 from __future__ import annotations
 
+import difflib
 from typing import Any, Optional
 
 import torch
 from torch import nn
 
-MAX_LISTED = 40
+CLOSEST = 5  # module paths suggested for an unknown one
 
 
 def first_tensor(output: Any) -> Any:
@@ -41,28 +42,36 @@ def first_tensor(output: Any) -> Any:
     return None
 
 
-def describe_available(names: list[str], wanted: str, limit: int = MAX_LISTED) -> str:
-    """Comma-separated module names, those sharing the longest dotted prefix with ``wanted`` first."""
+def closest_paths(names: list[str], wanted: str, count: int = CLOSEST) -> list[str]:
+    """The ``count`` module names nearest to ``wanted``: longest shared dotted prefix first, then
+    by string similarity (so a typo in the last part still finds its neighbours)."""
     def shared(name: str) -> int:
-        count = 0
+        same = 0
         for a, b in zip(name.split("."), wanted.split(".")):
             if a != b:
                 break
-            count += 1
-        return count
+            same += 1
+        return same
 
-    ranked = sorted(names, key=lambda n: (-shared(n), n.count("."), names.index(n)))
-    shown = ranked[:limit]
-    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
-    return ", ".join(shown) + more
+    ratio = {n: difflib.SequenceMatcher(None, n, wanted).ratio() for n in names}
+    order = {n: i for i, n in enumerate(names)}
+    return sorted(names, key=lambda n: (-shared(n), -ratio[n], order[n]))[:count]
+
+
+def unknown_path_message(path: str, names: list[str], name: str) -> str:
+    """One line: the unknown path, the closest module paths, and the command that lists them all."""
+    near = ", ".join(closest_paths(names, path))
+    return (f"no module {path!r} in {name}; closest: {near}; all {len(names)}: python -m "
+            f"dispatch.bin.list_modules --config <the {name}'s config.yaml>")
 
 
 class FeatureTap:
     """Store the outputs of the modules at ``paths`` of ``model`` on every forward.
 
-    Raises ``ValueError("no module 'x' in <name>; available: ...")`` at construction for a path that
-    does not exist. ``features`` lists the stored outputs in path order; ``clear()`` forgets them;
-    ``remove()`` detaches the hooks.
+    Raises ``ValueError("no module 'x' in <name>; closest: ...; all N: python -m
+    dispatch.bin.list_modules ...")`` at construction for a path that does not exist.
+    ``features`` lists the stored outputs in path order; ``clear()`` forgets them; ``remove()``
+    detaches the hooks.
     """
 
     def __init__(self, model: nn.Module, paths: list[str], name: Optional[str] = None) -> None:
@@ -72,8 +81,7 @@ class FeatureTap:
         available = [n for n in modules if n]
         for path in self.paths:
             if path not in modules or not path:
-                raise ValueError(f"no module {path!r} in {self.name}; available: "
-                                 f"{describe_available(available, path)}")
+                raise ValueError(unknown_path_message(path, available, self.name))
         self._store: dict[int, Any] = {}
         self._handles = [modules[path].register_forward_hook(self._hook(i))
                          for i, path in enumerate(self.paths)]

@@ -7,17 +7,20 @@ ESPnet is imported once here; each rank is a fork that gets torchrun's environme
 RANK, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and runs ``ENTRY_MODULE.main(ARGS)``, then leaves
 through the normal interpreter exit, so C++ teardown runs as it does after torchrun. After
 training each rank logs whether the process group is gone and which threads are still alive.
-Prints one JSON line per run: {"run": i, "exit": [rank0, rank1]} (negative: killed by a signal).
+Prints one JSON line per run: {"run": i, "exit": [rank0, rank1], "seconds": [when each had exited]}
+(a negative exit status: killed by that signal).
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
 import socket
 import sys
 import threading
+import time
 import traceback
 
 
@@ -41,6 +44,7 @@ def rank_main(entry, args, rank: int, port: int, log_path: str) -> None:
         print(f"HARNESS process_group_initialized={dist.is_initialized()}", file=sys.stderr)
         alive = sorted(t.name for t in threading.enumerate() if t is not threading.main_thread())
         print(f"HARNESS threads_alive={alive}", file=sys.stderr)
+        print(f"HARNESS trained_at={time.time():.3f}", file=sys.stderr)
     except SystemExit as exc:
         status = exc.code if isinstance(exc.code, int) else 1
     except BaseException:  # noqa: BLE001 - the parent reads the log
@@ -54,21 +58,25 @@ def main() -> None:
     runs, log_dir, sep, module, *args = sys.argv[1:]
     assert sep == "--"
     entry = importlib.import_module(module)
-    for name in ("dispatch.tasks.enh_distill", "torch.utils.tensorboard"):
+    for name in ("dispatch.tasks.enh_distill", "torch.utils.tensorboard", "torch._dynamo"):
         importlib.import_module(name)  # imported lazily by the entry point: once, here
+    gc.freeze()  # the children's exit skips collecting what they inherited (seconds per exit)
     where = args.index("--output_dir") + 1
     base = args[where]
     for i in range(int(runs)):
         args[where] = os.path.join(base, f"run{i}")
         port = free_port()
-        pids = []
+        pids, start = [], time.time()
         for rank in (0, 1):
             pid = os.fork()
             if pid == 0:
                 rank_main(entry, list(args), rank, port, os.path.join(log_dir, f"run{i}.rank{rank}.log"))
             pids.append(pid)
-        codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
-        print(json.dumps({"run": i, "exit": codes}), flush=True)
+        codes, ended = [], []
+        for pid in pids:
+            codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+            ended.append(round(time.time() - start, 2))
+        print(json.dumps({"run": i, "exit": codes, "seconds": ended}), flush=True)
 
 
 if __name__ == "__main__":

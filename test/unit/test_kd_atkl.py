@@ -19,18 +19,21 @@ class Toy(nn.Module):
         return out
 
 
-def test_feature_tap_bad_path_lists_available_names():
+def test_feature_tap_bad_path_names_the_closest_paths():
     with pytest.raises(ValueError) as err:
         FeatureTap(Toy(), ["body.0", "body.9"], name="student")
     msg = str(err.value)
-    assert msg.startswith("no module 'body.9' in student; available: ")
-    assert "body.0" in msg and "body.1" in msg and "rnn" in msg and "\n" not in msg
+    assert msg.startswith("no module 'body.9' in student; closest: body.0, body.1, body, rnn;")
+    assert "rnn" in msg and "\n" not in msg
+    assert msg.endswith("python -m dispatch.bin.list_modules --config <the student's config.yaml>")
 
 
-def test_feature_tap_truncates_long_lists():
-    model = nn.Sequential(*[nn.Identity() for _ in range(100)])
-    with pytest.raises(ValueError, match=r"\(60 more\)"):
-        FeatureTap(model, ["encoderX"])
+def test_feature_tap_error_stays_short_for_big_models():
+    model = nn.Sequential(*[nn.Sequential(nn.Identity(), nn.Identity()) for _ in range(300)])
+    with pytest.raises(ValueError) as err:
+        FeatureTap(model, ["12.3"], name="teacher")
+    msg = str(err.value)
+    assert len(msg) < 300 and "closest: 12.0, 12.1, 12, " in msg and "all 900: " in msg, msg
 
 
 def test_feature_tap_collects_clears_and_removes():
@@ -159,7 +162,18 @@ def test_atkl_real_models_backprop_into_student_only(pair):
                        teacher_feats=teacher_tap.features)
     loss.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in student.separator.parameters())
-    with pytest.raises(ValueError, match="no module 'separator.encoderX' in teacher; available: "):
+    with pytest.raises(ValueError, match="no module 'separator.encoderX' in teacher; closest: "):
         FeatureTap(teacher, ["separator.encoderX"], name="teacher")
     teacher_tap.remove()
     student_tap.remove()
+
+
+def test_list_modules_prints_every_path(tmp_path, capsys):
+    from conftest import tiny_tasnet_config, write_enh_model
+    from dispatch.bin.list_modules import main as list_modules
+
+    files = write_enh_model(tmp_path, tiny_tasnet_config(8, 1, 16))
+    list_modules(["--config", str(files["config"]), "--grep", "separator.tcn"])
+    lines = [line for line in capsys.readouterr().out.splitlines() if "\t" in line]
+    assert "separator.tcn.network.0\tChannelwiseLayerNorm\t16" in lines
+    assert all(line.split("\t")[0].startswith("separator.tcn") for line in lines)
