@@ -81,8 +81,10 @@ preflight() {
     "${dry_run}" || python3 -m dispatch.bin.preflight check --ngpu "${ngpu}" --train_cmd "${train_cmd}" \
         --fs "${fs}" --teacher_cache "${teacher_cache}" --speed_perturb_factors "${speed_perturb_factors}" "$@"
 }
-finished() { ! "${force}" && [ -f "$1/.done" ]; }   # a stage output dir that is complete
-mark() { "${dry_run}" || { mkdir -p "$1" && touch "$1/.done"; }; }
+# finished DIR [--files F ... --opts=O --name M]: DIR/.done (or DIR/M) is there and was made from
+# these files (hashed) and options; mark records them (dispatch.bin.stage_marker)
+finished() { ! "${force}" && python3 -m dispatch.bin.stage_marker check "$@"; }
+mark() { "${dry_run}" || python3 -m dispatch.bin.stage_marker mark "$@"; }
 in_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
 
 # Training options shared by the teacher, the no-KD student and the KD students.
@@ -215,13 +217,18 @@ if in_stage 7; then
         model="${dir}/${inference_model}"; config="${dir}/config.yaml"
         [ "${sys}" = teacher ] && model="${dir}/${teacher_model}"
         if [[ "${sys}" = kd_* ]]; then  # the student alone, as a stock ESPnet model
-            run python3 -m dispatch.bin.export_student "${dir}" --model_file "${inference_model}" \
-                --out "${dir}/export"
+            src=(--files "${model}" "${config}")
+            if ! finished "${dir}/export" "${src[@]}"; then
+                run python3 -m dispatch.bin.export_student "${dir}" --model_file "${inference_model}" \
+                    --out "${dir}/export"
+                mark "${dir}/export" "${src[@]}"
+            fi
             model="${dir}/export/model.pth"; config="${dir}/export/config.yaml"
         fi
         for dset in ${test_sets}; do
             out="${dir}/enhanced_${dset}"
-            finished "${out}" && continue
+            made_from=(--files "${model}" "${config}" "${dumpdir}/raw/${dset}/wav.scp" --opts="${inference_args}")
+            finished "${out}" "${made_from[@]}" && continue
             log "stage 7: ${sys} enhances ${dset}"
             n_utt=$(wc -l < "${dumpdir}/raw/${dset}/wav.scp"); jobs=$(( inference_nj < n_utt ? inference_nj : n_utt ))
             run python3 -m dispatch.bin.scp split "${dumpdir}/raw/${dset}/wav.scp" \
@@ -234,7 +241,7 @@ if in_stage 7; then
                 --key_file "${out}/split/keys.JOB.scp" --output_dir "${out}/output.JOB" ${inference_args}
             run python3 -m dispatch.bin.scp merge "${out}/spk1.scp" \
                 $(for n in $(seq "${jobs}"); do echo "${out}/output.${n}/spk1.scp"; done)
-            mark "${out}"
+            mark "${out}" "${made_from[@]}"
         done
     done
 fi
@@ -243,21 +250,27 @@ if in_stage 8; then
     for sys in noisy $(systems); do
         for dset in ${test_sets}; do
             out="${expdir}/${sys}/scoring_${dset}"
-            finished "${out}" && continue
             inf="${expdir}/${sys}/enhanced_${dset}/spk1.scp"
             [ "${sys}" = noisy ] && inf="${dumpdir}/raw/${dset}/wav.scp"
+            # the enhanced audio's marker holds its model's hash: a retrained system is re-scored
+            made_from=(--files "${dumpdir}/raw/${dset}/spk1.scp" "${inf}" --opts="${score_opts}")
+            [ "${sys}" = noisy ] || made_from+=(--files "${expdir}/${sys}/enhanced_${dset}/.done")
+            finished "${out}" "${made_from[@]}" && continue
             log "stage 8: scoring ${sys} on ${dset}"
             # shellcheck disable=SC2086
             run python3 -m dispatch.bin.score --ref_scp "${dumpdir}/raw/${dset}/spk1.scp" \
                 --inf_scp "${inf}" --out_dir "${out}" --nj "${nj}" --fs "${fs}" ${score_opts}
-            mark "${out}"
+            mark "${out}" "${made_from[@]}"
         done
         [ "${sys}" = noisy ] && continue
         config="${expdir}/${sys}/config.yaml"; model="${expdir}/${sys}/${inference_model}"
         [ "${sys}" = teacher ] && model="${expdir}/${sys}/${teacher_model}"
         [[ "${sys}" = kd_* ]] && { config="${expdir}/${sys}/export/config.yaml"; model="${expdir}/${sys}/export/model.pth"; }
+        stats_from=(--name .model_stats.done --files "${config}" "${model}")
+        finished "${expdir}/${sys}" "${stats_from[@]}" && continue
         run python3 -m dispatch.bin.model_stats --config "${config}" --model_file "${model}" \
             --fs "${fs}" --out "${expdir}/${sys}/model_stats.json"
+        mark "${expdir}/${sys}" "${stats_from[@]}"
     done
 fi
 
