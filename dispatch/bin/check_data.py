@@ -27,6 +27,12 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--out_dir", default=None, help="write the checked (and fixed) data dir here")
     p.add_argument("--length_tolerance", type=float, default=0.01,
                    help="largest noisy/clean length difference in seconds that is not an error")
+    p.add_argument("--max_trim", type=float, default=0.02,
+                   help="--auto_fix trims files of an utterance to the shortest when they differ by at "
+                   "most this many seconds or --max_trim_ratio of the longer file (whichever is "
+                   "larger), and drops the utterance when they differ by more")
+    p.add_argument("--max_trim_ratio", type=float, default=0.01,
+                   help="see --max_trim: the difference allowed as a fraction of the longer file")
     p.add_argument("--clip_level", type=float, default=0.999, help="|x| at or above this counts as clipped")
     p.add_argument("--clip_fraction", type=float, default=0.01, help="more clipped samples than this is an error")
     p.add_argument("--nj", type=int, default=1, help="parallel processes for reading audio")
@@ -40,7 +46,8 @@ def main(cmd: list[str] | None = None) -> int:
         print("ERROR: --auto_fix needs --out_dir (fixed files are never written over the input)", file=sys.stderr)
         return 1
     try:
-        result = check_data_dir(a.data_dir, a.fs, a.length_tolerance, a.clip_level, a.clip_fraction, max(1, a.nj))
+        result = check_data_dir(a.data_dir, a.fs, a.length_tolerance, a.clip_level, a.clip_fraction, max(1, a.nj),
+                                a.max_trim, a.max_trim_ratio)
         raise_if_fatal(result)
     except DataError as e:
         print(f"ERROR: {e}", file=sys.stderr)

@@ -7,9 +7,10 @@ not heavily clipped (more than ``clip_fraction`` of the samples at |x| >= ``clip
 utterance: every file within ``length_tolerance`` seconds of wav.scp's duration.
 
 Fixes (``auto_fix``): resample to fs (scipy resample_poly), downmix to mono, trim all files of an
-utterance to the shortest, sort, keep the first of duplicate ids, regenerate utt2spk/spk2utt, or drop
-the utterance (missing/unreadable/NaN/Inf/all-zero/clipped file, ids missing from a file, malformed
-line). Length differences within the tolerance are not errors; they are trimmed in the output dir
+utterance to the shortest when they differ by at most ``max_trim`` seconds or ``max_trim_ratio`` of
+the longer one (see ``trim_limit``), sort, keep the first of duplicate ids, regenerate
+utt2spk/spk2utt, or drop the utterance (missing/unreadable/NaN/Inf/all-zero/clipped file, ids missing
+from a file, malformed line, lengths further apart than the trim limit: not the same recording). Length differences within the tolerance are not errors; they are trimmed in the output dir
 in every mode. A file that needs no change keeps its original path in the output dir.
 """
 from __future__ import annotations
@@ -116,8 +117,16 @@ def _read_lenient(path: Path, result: CheckResult) -> list[Entry]:
     return entries
 
 
+def trim_limit(seconds_a: float, seconds_b: float, max_trim: float = 0.02,
+               max_trim_ratio: float = 0.01) -> float:
+    """Largest length difference (s) that ``auto_fix`` trims: ``max_trim`` seconds or
+    ``max_trim_ratio`` of the longer file, whichever is larger; beyond it the utterance is dropped."""
+    return max(max_trim, max_trim_ratio * max(seconds_a, seconds_b))
+
+
 def check_data_dir(data_dir: str | os.PathLike, fs: int = 16000, length_tolerance: float = 0.01,
-                   clip_level: float = 0.999, clip_fraction: float = 0.01, nj: int = 1) -> CheckResult:
+                   clip_level: float = 0.999, clip_fraction: float = 0.01, nj: int = 1,
+                   max_trim: float = 0.02, max_trim_ratio: float = 0.01) -> CheckResult:
     """Check a data dir; see the module docstring. Never raises for bad data, only reports it."""
     data_dir = Path(data_dir)
     result = CheckResult()
@@ -197,9 +206,12 @@ def check_data_dir(data_dir: str | os.PathLike, fs: int = 16000, length_toleranc
             info = result.infos[(utt, n)]
             diff = info.frames / info.sr - ref.frames / ref.sr
             if abs(diff) > length_tolerance:
+                # a few ms of padding is trimmed; a larger gap means the pair does not match: drop it
+                limit = trim_limit(info.frames / info.sr, ref.frames / ref.sr, max_trim, max_trim_ratio)
                 result.issues.append(Issue(utt, n, f"length {info.frames / info.sr:.3f} s differs from wav.scp "
                                                    f"{ref.frames / ref.sr:.3f} s by more than {length_tolerance} s",
-                                           TRIM + " to the shorter", "length mismatch"))
+                                           TRIM + " to the shorter" if abs(diff) <= limit else DROP,
+                                           "length mismatch"))
                 mismatch = True
         lengths = {_length_at(result.infos[(utt, n)], fs) for n in names}
         if len(lengths) > 1 and not mismatch:

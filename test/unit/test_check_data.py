@@ -74,7 +74,7 @@ def bad_dir(tmp_path: Path) -> Path:
         "c_unreadable": _pair(tmp_path, "c_unreadable"),
         "d_rate": _pair(tmp_path, "d_rate", noisy=_tone(FS, 5), clean=_tone(FS, 6), fs_noisy=32000, fs_clean=32000),
         "e_stereo": _pair(tmp_path, "e_stereo", noisy=stereo),
-        "f_length": _pair(tmp_path, "f_length", clean=_tone(n + FS // 4, 7)),
+        "f_length": _pair(tmp_path, "f_length", clean=_tone(n + 240, 7)),  # 15 ms: trimmed
         "g_nan": _pair(tmp_path, "g_nan", noisy=nan, subtype="FLOAT"),
         "h_zero": _pair(tmp_path, "h_zero", clean=np.zeros(n)),
         "i_clip": _pair(tmp_path, "i_clip", noisy=clipped),
@@ -161,3 +161,27 @@ def test_everything_dropped(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     assert check_data.main([str(d), "--auto_fix", "--out_dir", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert "no utterance is left" in err and "all-zero file" in err and "utt2spk: missing" in err
+
+
+def test_auto_fix_drops_pairs_too_far_apart_to_trim(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Beyond max(20 ms, 1 % of the longer file) the files are not the same recording: dropped."""
+    pairs = {"a_half": _pair(tmp_path, "a_half", clean=_tone(FS // 4, 7)),  # 0.5 s vs 0.25 s: dropped
+             "b_ok": _pair(tmp_path, "b_ok", clean=_tone(FS // 2 + 300, 7)),  # 18.75 ms: trimmed
+             # 56 ms on 3 s: above 20 ms and 1 % (30.6 ms): dropped
+             "c_long": _pair(tmp_path, "c_long", noisy=_tone(FS * 3, 1), clean=_tone(FS * 3 + 900, 7))}
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("wav.scp", "spk1.scp", "utt2spk", "spk2utt"):
+        rows = {"wav.scp": 0, "spk1.scp": 1}
+        lines = [f"{u} {p[rows[name]]}" if name in rows else f"{u} {u}" for u, p in sorted(pairs.items())]
+        (data / name).write_text("\n".join(lines) + "\n")
+    out = tmp_path / "dump"
+    assert check_data.main([str(data), "--auto_fix", "--out_dir", str(out)]) == 0
+    assert sorted(dict(read_scp(out / "wav.scp"))) == ["b_ok"]
+    log = (out / "check_data.log").read_text()
+    assert "a_half" in log and "c_long" in log and "-> drop" in log
+    assert "--max_trim" in check_data.get_parser().format_help()
+    # a looser limit keeps the 3 s utterance (56 ms is below 2 % of 3.06 s)
+    out2 = tmp_path / "dump2"
+    assert check_data.main([str(data), "--auto_fix", "--out_dir", str(out2), "--max_trim_ratio", "0.02"]) == 0
+    assert sorted(dict(read_scp(out2 / "wav.scp"))) == ["b_ok", "c_long"]
