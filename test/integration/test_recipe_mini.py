@@ -68,6 +68,8 @@ def test_mini_recipe_end_to_end(recipe):
         assert (exp / sys / "train.log").is_file()
     assert "loss_kd" in (exp / "kd_mssp_dfkd" / "train.log").read_text()
     assert list((exp / "packed").glob("kd_*.zip"))
+    assert list((exp / "packed").glob("kd_*.onnx"))  # stage 10 also exports the best KD student
+    assert json.loads((exp / "kd_mssp_dfkd" / "model_stats.json").read_text())["rtf_onnx_1thread"] > 0
     assert "RESULTS" in proc.stdout or "|" in proc.stdout  # the table is printed
 
     # a finished stage is skipped, --force re-runs it
