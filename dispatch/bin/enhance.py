@@ -29,6 +29,9 @@ def get_parser() -> argparse.ArgumentParser:
                         help="CPU threads for torch/onnxruntime (default: their own choice)")
     parser.add_argument("--no_normalize", action="store_true",
                         help="write the model's raw scale as float WAV instead of peak 0.9 PCM-16")
+    parser.add_argument("--stream_chunk_ms", type=float, default=None,
+                        help="run a causal student chunk by chunk with chunks of this many ms, as "
+                        "a streaming device would (same output; CPU; not for .onnx)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -40,7 +43,8 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
     try:
         jobs, scp = plan_jobs(args.input, args.output)
-        enhancer = load_enhancer(args.model, device=args.device, threads=args.threads)
+        enhancer = load_enhancer(args.model, device=args.device, threads=args.threads,
+                                 stream_chunk_ms=args.stream_chunk_ms)
     except (InputError, ModelLoadError) as exc:
         print(f"enhance: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         sys.exit(2)

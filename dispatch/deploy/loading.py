@@ -187,9 +187,27 @@ class OnnxEnhancer(Enhancer):
         return self.session.run(None, {self.input_name: wave})[0]
 
 
-def load_enhancer(path: PathLike, device: str = "cpu", threads: Optional[int] = None) -> Enhancer:
-    """An :class:`Enhancer` for an export dir, a packed archive or an ``.onnx`` file."""
+class StreamingEnhancer(Enhancer):
+    """A causal Conv-TasNet run chunk by chunk (dispatch.deploy.streaming), as a device would."""
+
+    def __init__(self, model: torch.nn.Module, fs: int, chunk_ms: float, form: str = "dir"):
+        from dispatch.deploy.streaming import StreamingTasNet, chunk_samples_for
+
+        self.runner = StreamingTasNet(model.to("cpu").eval())  # NotStreamable says why not
+        self.fs, self.form = int(fs), f"{form}, streamed"
+        self.chunk = chunk_samples_for(model, chunk_ms, self.fs)
+
+    def run(self, wave: np.ndarray) -> np.ndarray:
+        return self.runner.run(wave[0], self.chunk)[None]  # [1, L]
+
+
+def load_enhancer(path: PathLike, device: str = "cpu", threads: Optional[int] = None,
+                  stream_chunk_ms: Optional[float] = None) -> Enhancer:
+    """An :class:`Enhancer` for an export dir, a packed archive or an ``.onnx`` file; with
+    ``stream_chunk_ms``, a causal student run through the chunked streaming runner on CPU."""
     form = model_form(path)
+    if stream_chunk_ms is not None and form == "onnx":
+        raise ModelLoadError("the ONNX graph takes whole signals; stream the export dir or zip")
     if form == "onnx":
         try:
             return OnnxEnhancer(path, device=device, threads=threads)
@@ -201,4 +219,11 @@ def load_enhancer(path: PathLike, device: str = "cpu", threads: Optional[int] = 
     if threads is not None:
         torch.set_num_threads(threads)
     model, fs = load_espnet_model(path)
+    if stream_chunk_ms is not None:
+        from dispatch.deploy.streaming import NotStreamable
+
+        try:
+            return StreamingEnhancer(model, fs, stream_chunk_ms, form=form)
+        except NotStreamable as exc:
+            raise ModelLoadError(f"'{path}' cannot stream: {exc}") from None
     return TorchEnhancer(model, fs, device=device, form=form)
