@@ -21,13 +21,12 @@ def get_parser():
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:
     with console_tee():  # installed before ESPnet is imported, so its import notes are caught
-        from espnet2.tasks.enh import EnhancementTask
-
         from dispatch.recipe.training import prepare_training
+        from dispatch.tasks.enh import SafeEnhancementTask
 
         args = get_parser().parse_args(cmd)
         prepare_training(args, "enh_train")
-        EnhancementTask.main(args=args)
+        SafeEnhancementTask.main(args=args)  # ESPnet's task with crash-safe checkpoints
 
 
 if __name__ == "__main__":

@@ -94,3 +94,11 @@ def test_nothing_loadable_says_what_to_run(tmp_path):
     message = str(err.value)
     assert "\n" not in message and "checkpoint.pth cannot be loaded" in message
     assert f"mv {tmp_path}/checkpoint.pth" in message and f"--init_param {tmp_path}/2epoch.pth" in message
+
+
+def test_enh_train_uses_the_safe_trainer_too():
+    from espnet2.tasks.enh import EnhancementTask
+
+    from dispatch.tasks.enh import SafeEnhancementTask
+
+    assert SafeEnhancementTask.trainer is SafeTrainer and issubclass(SafeEnhancementTask, EnhancementTask)
