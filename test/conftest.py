@@ -15,7 +15,9 @@ import torch
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+#: Real speech for the reference-answer tests: $DISPATCH_TEST_DATA, default ../shared/data.
+#: Every other test falls back to the synthetic mini corpus when it is absent (``real_pairs``).
+SHARED_DATA = Path(os.environ.get("DISPATCH_TEST_DATA", REPO.parent / "shared" / "data"))
 VENV_PYTHON = REPO / "tools" / "venv" / "bin" / "python"
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -74,10 +76,16 @@ def teacher_files(tmp_path_factory) -> Dict[str, Path]:
 
 
 def real_pairs(count: int, seconds: float = 1.0, offset: int = 0) -> List[tuple]:
-    """(utt_id, noisy, clean) float32 arrays cut from the real VoiceBank+DEMAND p232 pairs."""
+    """(utt_id, noisy, clean) float32 arrays cut from the real VoiceBank+DEMAND p232 pairs, or,
+    where that data is absent (a fresh clone), from the synthetic mini corpus (dispatch.data.mini)."""
     folder = SHARED_DATA / "vbd_test_p232"
     if not folder.is_dir():
-        pytest.skip(f"shared test data not found at {folder}")
+        from dispatch.data.mini import MiniConfig, synth_mixture
+
+        cfg = MiniConfig(duration=seconds)
+        return [(utt, noisy.astype(np.float32), clean.astype(np.float32))
+                for utt, _, noisy, clean, _ in (synth_mixture(cfg, "test", offset + i)
+                                                for i in range(count))]
     names = sorted(p.stem for p in (folder / "clean").glob("*.wav"))[offset:offset + count]
     out = []
     for name in names:
@@ -86,6 +94,34 @@ def real_pairs(count: int, seconds: float = 1.0, offset: int = 0) -> List[tuple]
         n = min(len(clean), int(seconds * fs))
         out.append((name, noisy[:n], clean[:n]))
     return out
+
+
+_SYNTHETIC_FOLDER: List[Path] = []
+
+
+def speech_folder(count: int = 10) -> Path:
+    """A folder laid out like ``vbd_test_p232`` (``clean/`` and ``noisy/`` p232_NNN.wav at 16 kHz):
+    the real one under SHARED_DATA, else synthetic mini-corpus pairs of 1.5 to 3.75 s written once per
+    test process. For tests that need speech-like files, not reference answers."""
+    real = SHARED_DATA / "vbd_test_p232"
+    if real.is_dir():
+        return real
+    if not _SYNTHETIC_FOLDER:
+        import atexit
+        import shutil
+        import tempfile
+
+        from dispatch.data.mini import MiniConfig, synth_mixture
+
+        folder = Path(tempfile.mkdtemp(prefix="dispatch_speech_"))
+        atexit.register(shutil.rmtree, folder, True)
+        for i in range(count):
+            _, _, noisy, clean, _ = synth_mixture(MiniConfig(duration=1.5 + 0.25 * i), "test", i)
+            for kind, x in (("clean", clean), ("noisy", noisy)):
+                (folder / kind).mkdir(exist_ok=True)
+                sf.write(folder / kind / f"p232_{i + 1:03d}.wav", x, 16000, subtype="PCM_16")
+        _SYNTHETIC_FOLDER.append(folder)
+    return _SYNTHETIC_FOLDER[0]
 
 
 def write_data_dir(directory: Path, pairs: List[tuple], fs: int = 16000) -> Path:

@@ -200,9 +200,9 @@ class MiniConfig:
     snr_high: float = 15.0
 
 
-def _make_utterance(job: tuple[MiniConfig, str, int, str]) -> Utterance:
-    """Synthesise and write one mixture (worker for the process pool)."""
-    cfg, set_name, index, audio_dir = job
+def synth_mixture(cfg: MiniConfig, set_name: str, index: int
+                  ) -> tuple[str, str, np.ndarray, np.ndarray, np.ndarray]:
+    """(utt_id, speaker, noisy, clean, noise) of one mixture of the corpus, in memory; each [L]."""
     rng = np.random.default_rng([cfg.seed, SETS.index(set_name), index])
     speakers = make_speakers(cfg.seed, cfg.n_speakers, "spk", 1000)
     babblers = make_speakers(cfg.seed, cfg.n_babblers, "bab", 2000)
@@ -213,12 +213,18 @@ def _make_utterance(job: tuple[MiniConfig, str, int, str]) -> Utterance:
     noise = scale_noise_to_snr(clean, make_noise(kind, n, cfg.fs, rng, babblers),
                                float(rng.uniform(cfg.snr_low, cfg.snr_high)))
     noisy, clean, noise = avoid_clipping(clean + noise, clean, noise)
-    utt_id = f"{spk.name}_{set_name}_{index:04d}_{kind}"
+    return f"{spk.name}_{set_name}_{index:04d}_{kind}", spk.name, noisy, clean, noise
+
+
+def _make_utterance(job: tuple[MiniConfig, str, int, str]) -> Utterance:
+    """Synthesise and write one mixture (worker for the process pool)."""
+    cfg, set_name, index, audio_dir = job
+    utt_id, spk_name, noisy, clean, noise = synth_mixture(cfg, set_name, index)
     paths = {}
     for name, x in (("noisy", noisy), ("clean", clean), ("noise", noise)):
         paths[name] = str(Path(audio_dir, set_name, name, f"{utt_id}.wav").resolve())
         write_wav(paths[name], x, cfg.fs)
-    return Utterance(utt_id, spk.name, paths["noisy"], paths["clean"], paths["noise"])
+    return Utterance(utt_id, spk_name, paths["noisy"], paths["clean"], paths["noise"])
 
 
 def make_mini_corpus(cfg: MiniConfig, data_dir: str, audio_dir: str, nj: int = 1) -> dict[str, int]:

@@ -8,8 +8,9 @@ import pytest
 import soundfile as sf
 
 from dispatch.metrics import intrusive
+from conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA  # $DISPATCH_TEST_DATA (conftest)
 KNOWN = DATA / "pesq_known_answer"
 VBD = DATA / "vbd_test_p232"
 UTTS = ["p232_001", "p232_002", "p232_005"]  # 1.7 s, 2.7 s, 6.2 s; SNR 15.5, 11.3, 1.9 dB

@@ -8,8 +8,9 @@ import pytest
 import soundfile as sf
 
 from dispatch.metrics import composite as C
+from conftest import SHARED_DATA
 
-VBD = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "vbd_test_p232"
+VBD = SHARED_DATA / "vbd_test_p232"  # $DISPATCH_TEST_DATA (conftest)
 needs_vbd = pytest.mark.skipif(not VBD.is_dir(), reason=f"{VBD} is absent")
 
 

@@ -7,8 +7,9 @@ import pytest
 import soundfile as sf
 
 from dispatch.metrics.dnsmos import DNSMOS_KEYS, DnsmosScorer, dnsmos_unavailable_reason
+from conftest import SHARED_DATA
 
-VBD = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "vbd_test_p232"
+VBD = SHARED_DATA / "vbd_test_p232"  # $DISPATCH_TEST_DATA (conftest)
 REASON = dnsmos_unavailable_reason()
 
 
