@@ -47,6 +47,8 @@ AUDIT_WRAPPER = textwrap.dedent('''
         elif event in ("os.mkdir", "os.symlink", "os.rename", "os.remove", "os.link",
                        "os.truncate", "shutil.copyfile", "shutil.move", "os.rmdir"):
             note(event, args[1] if event in ("os.symlink", "os.link") else args[0])
+            if event == "os.rename":  # os.replace too: the atomic saves rename temporaries into place
+                note(event, args[1])
 
     import torch
     original_save = torch.save
