@@ -24,7 +24,8 @@ forward + backward, and the peak GPU memory. Then:
 
 ``smoke=True`` runs exactly this code on the CPU at a tiny size: the same architectures shrunk
 (:func:`shrink`), batch 2 x 0.5 s, one timed step (no warm-up), and 2 x 2 training steps with
-``--ngpu 0`` (no AMP: ESPnet's AMP is CUDA-only). Goals printed next to the figures: the KD loss at
+``--ngpu 0`` (no AMP: ESPnet's AMP is CUDA-only), the training beside the timing to use both
+cores (on the GPU it runs after the timing, which it would disturb). Goals printed next to the figures: the KD loss at
 most 2% of a student step for output-level methods, a cached KD step at most 1.05x a no-KD step.
 """
 from __future__ import annotations
@@ -215,18 +216,29 @@ def teacher_throughput(rows: List[dict], size: CheckSize) -> List[dict]:
 # ----------------------------------------------------------------------------- real training
 
 
-def _run(args: List[str], log_file: Path) -> str:
-    """``python -m ARGS`` from the repository root; output to ``log_file``; one-line failure."""
-    proc = subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True)
-    log_file.write_text(proc.stdout + proc.stderr)
-    if proc.returncode != 0:
-        lines = (proc.stderr or proc.stdout).strip().splitlines() or ["(no output)"]
-        raise RuntimeError(f"{args[0]} failed ({proc.returncode}), see {log_file}: {lines[-1]}")
-    return proc.stdout + proc.stderr
+class Job:
+    """``python -m ARGS`` started from the repository root, its output going to ``log_file``."""
+
+    def __init__(self, args: List[str], log_file: Path):
+        self.args, self.log_file = args, log_file
+        self._out = open(log_file, "w")
+        self.proc = subprocess.Popen([sys.executable, "-m", *args], cwd=REPO, stdout=self._out,
+                                     stderr=subprocess.STDOUT, text=True)
+
+    def wait(self) -> str:
+        """Wait for the end; the output, or a one-line RuntimeError naming the log."""
+        code = self.proc.wait()
+        self._out.close()
+        text = self.log_file.read_text()
+        if code != 0:
+            lines = text.strip().splitlines() or ["(no output)"]
+            raise RuntimeError(f"{self.args[0]} failed ({code}), see {self.log_file}: {lines[-1]}")
+        return text
 
 
-def train_check(size: CheckSize, conf_dir: Path, work: Path) -> dict:
-    """Cache the teacher, train 2 epochs through ``enh_distill_train``, export, reload in ESPnet."""
+def start_training(size: CheckSize, conf_dir: Path, work: Path) -> dict:
+    """Make the corpus and a random teacher, write the teacher cache (float16, in batches), and
+    start ``enh_distill_train`` (2 epochs, mssp, reading the cache) in the background."""
     from dispatch.data.mini import MiniConfig, make_mini_corpus
     from dispatch.data.shapes import collect_shapes
     from dispatch.models.teacher_cache import cache_teacher
@@ -259,24 +271,31 @@ def train_check(size: CheckSize, conf_dir: Path, work: Path) -> dict:
                  f"--{split}_shape_file", f"{work}/stats/{split}/speech_mix_shape"]
     data += ["--train_data_path_and_name_and_type", f"{cache}/teacher1.scp,teacher_ref1,kaldi_ark"]
     exp = work / "exp"
-    train_start = time.perf_counter()
-    log = _run(["dispatch.bin.enh_distill_train", "--config", str(work / "student.yaml"),
-                "--output_dir", str(exp), "--teacher_config", str(teacher["config"]),
-                "--teacher_model_file", str(teacher["model_file"]), "--kd_loss", "mssp",
-                "--ngpu", str(ngpu), "--use_amp", "false" if size.smoke else "true",
-                "--log_interval", "50", "--num_att_plot", "0"]
-               + (["--use_tensorboard", "false"] if size.smoke else []) + data, work / "train.log")
-    train_wall = time.perf_counter() - train_start
+    job = Job(["dispatch.bin.enh_distill_train", "--config", str(work / "student.yaml"),
+               "--output_dir", str(exp), "--teacher_config", str(teacher["config"]),
+               "--teacher_model_file", str(teacher["model_file"]), "--kd_loss", "mssp",
+               "--ngpu", str(ngpu), "--use_amp", "false" if size.smoke else "true",
+               "--log_interval", "50", "--num_att_plot", "0"]
+              + (["--use_tensorboard", "false"] if size.smoke else []) + data, work / "train.log")
+    return {"job": job, "exp": exp, "work": work, "pair": name, "ngpu": ngpu, "start": start,
+            "train_start": time.perf_counter()}
+
+
+def finish_training(run: dict, size: CheckSize) -> dict:
+    """Wait for the training, export the student, reload the export in stock ESPnet."""
+    log = run["job"].wait()
+    train_wall = time.perf_counter() - run["train_start"]
+    exp, work = run["exp"], run["work"]
     times = [float(t) for t in re.findall(r"\[train\][^\n]*?train_time=([0-9.e+-]+)", log)]
     checkpoint = "latest.pth" if (exp / "latest.pth").exists() else None  # the last epoch
-    _run(["dispatch.bin.export_student", str(exp), "--out", str(exp / "export")]
-         + (["--model_file", checkpoint] if checkpoint else []), work / "export.log")
-    return {"pair": name, "steps": 2 * size.train_iters, "batch": size.train_batch,
-            "seconds": size.train_seconds, "amp": not size.smoke, "ngpu": ngpu,
+    Job(["dispatch.bin.export_student", str(exp), "--out", str(exp / "export")]
+        + (["--model_file", checkpoint] if checkpoint else []), work / "export.log").wait()
+    return {"pair": run["pair"], "steps": 2 * size.train_iters, "batch": size.train_batch,
+            "seconds": size.train_seconds, "amp": not size.smoke, "ngpu": run["ngpu"],
             "checkpoints": sorted(p.name for p in exp.glob("*epoch.pth")),
             "train_time_s_per_step": times[-1] if times else None, "train_wall_s": train_wall,
             "export_max_abs_diff": export_difference(exp, checkpoint, size),
-            "wall_s": time.perf_counter() - start}
+            "wall_s": time.perf_counter() - run["start"]}
 
 
 def export_difference(exp: Path, checkpoint: Optional[str], size: CheckSize) -> float:
@@ -365,12 +384,17 @@ def run_check(smoke: bool = False, out_dir: Optional[str] = None, conf_dir: Opti
     device_name = torch.cuda.get_device_name(0) if size.device == "cuda" else "CPU (smoke)"
     report: Dict = {"size": asdict(size), "device_name": device_name, "torch": torch.__version__,
                     "date": time.strftime("%Y-%m-%d", time.gmtime())}
+    training = None
+    if not skip_train and smoke:  # on the CPU the training runs beside the timing (2 cores)
+        training = start_training(size, conf_dir, out / "train")
     report["stft"] = stft_comparison(size)
     report["rows"] = time_pairs(size, conf_dir, progress)
     report["teacher_throughput"] = teacher_throughput(report["rows"], size)
     atomic_write_text(out / "gpu_check.json", json.dumps(report, indent=2) + "\n")
-    if not skip_train:
-        report["train"] = train_check(size, conf_dir, out / "train")
+    if not skip_train and not smoke:  # on the GPU only after the timing, which it would disturb
+        training = start_training(size, conf_dir, out / "train")
+    if training is not None:
+        report["train"] = finish_training(training, size)
     report["wall_s"] = time.perf_counter() - start
     atomic_write_text(out / "gpu_check.json", json.dumps(report, indent=2) + "\n")
     text = format_report(report)
