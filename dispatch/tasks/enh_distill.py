@@ -43,7 +43,7 @@ class DistillSetupError(ValueError):
     """A configuration problem found at start-up; its message is one line for the user."""
 
 
-def _short_list(names: Sequence[str], limit: int = 6) -> str:
+def _short_list(names: Sequence[str], limit: int = 2) -> str:  # keeps setup errors short
     names = list(names)
     more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
@@ -68,7 +68,7 @@ def load_teacher(
     except Exception as exc:  # noqa: BLE001 - any failure here is the config's fault
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DistillSetupError(
-            f"cannot build the teacher from '{config}': {first}; "
+            f"cannot build the teacher from '{config}': {first[:160]}; "
             "check that it is an ESPnet enh config.yaml"
         ) from None
     if model_file is None:
@@ -99,7 +99,7 @@ def load_teacher(
         if unexpected:
             parts.append(f"unexpected keys: {_short_list(unexpected)}")
         if shape:
-            parts.append(f"shape mismatch (file vs config): {_short_list(shape, 3)}")
+            parts.append(f"shape mismatch (file vs config): {_short_list(shape)}")
         raise DistillSetupError(
             f"teacher model file '{model_file}' does not match config '{config}' ("
             + "; ".join(parts)
