@@ -1,0 +1,1 @@
+../../TEMPLATE/enh_distill1/cmd.sh
