@@ -2,8 +2,8 @@
 the lines that say why a job failed out of its log.
 
 Known-harmless noise (:data:`HARMLESS`): nltk's offline download notes (``[nltk_data] ...``),
-``FutureWarning``s with the source line Python prints under them, and ESPnet's "Eps is
-deprecated in si_snr loss" note.
+``FutureWarning``s with the source line Python prints under them, ESPnet's "Eps is
+deprecated in si_snr loss" note and its "Failed to import Flash Attention" note (no GPU kernels).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, TextIO
 
 HARMLESS = (re.compile(r"^\[nltk_data\]"), re.compile(r"FutureWarning"),
-            re.compile(r"Eps is deprecated"))
+            re.compile(r"Eps is deprecated"), re.compile(r"^Failed to import Flash Attention"))
 #: A line that starts the report of an error.
 ERROR_LINE = re.compile(r"(Traceback \(most recent call last\)|\b\w*(Error|Exception)\b|"
                         r"\berror:|\bKilled\b|Segmentation fault|out of memory)")
