@@ -89,8 +89,10 @@ def enhance_wave(enhancer: Callable[[np.ndarray], np.ndarray], wave: np.ndarray,
 
 
 def enhance_jobs(enhancer, jobs: List[Job], normalize: bool = True, progress: bool = False,
-                 log: TextIO = sys.stderr) -> Tuple[List[Job], List[str]]:
-    """Enhance every job; returns (the jobs written, one error line per job that failed)."""
+                 log: Optional[TextIO] = None) -> Tuple[List[Job], List[str]]:
+    """Enhance every job; returns (the jobs written, one error line per job that failed).
+    Progress and skipped files go to ``log`` (default: the current ``sys.stderr``)."""
+    log = log or sys.stderr
     done, errors = [], []
     iterator = jobs
     if progress:
