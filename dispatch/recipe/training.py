@@ -65,7 +65,10 @@ def _same_file(stream, path: Path) -> bool:
 
 def attach_train_log(output_dir: str) -> Optional[Path]:
     """Send stderr to ``OUTPUT_DIR/train.log`` too (from when ESPnet creates OUTPUT_DIR, with
-    everything written before), unless stderr already is that file."""
+    everything written before), unless stderr already is that file or this process is not rank 0
+    of an external launcher (torchrun sets ``RANK``)."""
+    if os.environ.get("RANK", "0") != "0":  # an external launcher's other ranks: rank 0 writes the log
+        return None
     path = Path(output_dir) / "train.log"
     tee = sys.stderr if isinstance(sys.stderr, ConsoleTee) else None
     if _same_file(tee.console if tee else sys.stderr, path):

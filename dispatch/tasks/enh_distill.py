@@ -30,9 +30,9 @@ from espnet2.utils.types import float_or_none, int_or_none, str_or_none
 from dispatch.kd import build_kd_loss
 import dispatch.models.register  # noqa: F401  (separator: uformer for teacher and student)
 from dispatch.models.enh_distill import ESPnetEnhDistillModel
+from dispatch.utils.checkpoints import checkpoints_in
 from dispatch.tasks.trainer import SafeTrainer
 from dispatch.utils.weights import UnsafeWeightsError, load_weights
-from dispatch.utils.checkpoints import checkpoints_in
 
 #: Options this task adds to ESPnet's; ``export_student`` drops them from the student's config.
 DISTILL_OPTIONS = ("teacher_config", "teacher_model_file", "teacher_fs", "kd_loss",
@@ -137,6 +137,10 @@ class EnhDistillTask(EnhancementTask):
                            help="options of the KD method")
         group.add_argument("--kd_weight", type=float_or_none, default=1.0,
                            help="weight of the KD loss: L = L_task + kd_weight * L_kd")
+        group.add_argument("--kd_grad_ratio_interval", type=int, default=20,
+                           help="every N training steps, log the stat kd_grad_ratio = "
+                                "||grad(kd_weight * L_kd)|| / ||grad(L_task)|| over the student's "
+                                "parameters (costs two extra backward passes on those steps; 0: never)")
 
     @classmethod
     def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
@@ -165,7 +169,9 @@ class EnhDistillTask(EnhancementTask):
                 "(or pass --teacher_fs if the teacher's config records the wrong rate)"
             )
         try:
-            return ESPnetEnhDistillModel(student, teacher, kd_loss, kd_weight=args.kd_weight)
+            return ESPnetEnhDistillModel(
+                student, teacher, kd_loss, kd_weight=args.kd_weight,
+                grad_ratio_interval=getattr(args, "kd_grad_ratio_interval", 0))
         except ValueError as exc:
             raise DistillSetupError(str(exc).splitlines()[0]) from None
 
