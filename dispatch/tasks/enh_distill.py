@@ -36,7 +36,7 @@ from dispatch.utils.weights import UnsafeWeightsError, load_weights
 
 #: Options this task adds to ESPnet's; ``export_student`` drops them from the student's config.
 DISTILL_OPTIONS = ("teacher_config", "teacher_model_file", "teacher_fs", "kd_loss",
-                   "kd_loss_conf", "kd_weight")
+                   "kd_loss_conf", "kd_weight", "kd_grad_ratio_interval")
 
 
 class DistillSetupError(ValueError):
