@@ -63,7 +63,8 @@ def test_killed_at_random_moments_resumes_to_the_same_weights(tmp_path, teacher_
     rng = random.Random(0)
     plan = [["run", 0, str(reference)],
             ["mid_write", 2], ["before_rename", 3], ["after_checkpoint", 2], ["link", 2],
-            ["mid_write", 1]]
+            ["mid_write", 1], ["before_rename", 1], ["after_checkpoint", 1], ["link", 1],
+            ["before_rename", 2], ["mid_write", 1]]  # ten kills at save events, on any machine
     plan += [["time", round(rng.uniform(0.0, 1.5), 2)] for _ in range(6)]
     plan += [["corrupt", 0], ["run", 0]]
     steps = run_plan(work, "killed", plan, train_args(work, teacher_files, killed_dir))
