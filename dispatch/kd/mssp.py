@@ -35,23 +35,9 @@ from __future__ import annotations
 import torch
 
 from dispatch.kd.dispatch_kd import SelectivePatchLoss, check_selection_conf
-from dispatch.kd.spectral import EPS, Spectra, dfkd_crossover, hz_to_bin
+from dispatch.kd.spectral import EPS, Spectra, hz_to_bin
 
 SPLITS = ("adaptive", "fixed")
-
-
-def mssp_band_regions(spectra: Spectra, split: str, split_bin: int, eps: float = EPS,
-                      floor_bin: int = 0) -> tuple[tuple, tuple, torch.Tensor]:
-    """Regions (first bin, last bin) of the low and high bands and the crossover of every frame.
-
-    Adaptive: low ``f <= m_n``, high ``f >= m_n`` (``m_n >= floor_bin``); fixed: low ``f < c``,
-    high ``f >= c``.  -> (low region, high region, crossover [B, N] long)
-    """
-    if split == "adaptive":
-        crossover = dfkd_crossover(spectra.quantity("mag_t"), eps, floor_bin)  # [B, N]
-        return (None, crossover), (crossover, None), crossover
-    crossover = torch.full_like(spectra.frames, split_bin, dtype=torch.long)  # [B, N]
-    return (None, crossover - 1), (crossover, None), crossover
 
 
 class MSSPLoss(SelectivePatchLoss):
@@ -73,8 +59,12 @@ class MSSPLoss(SelectivePatchLoss):
         self.split_bin = hz_to_bin(self.split_hz, n_fft, self.fs)
 
     def bands(self, spectra: Spectra):
-        low, high, crossover = mssp_band_regions(spectra, self.split, self.split_bin, self.eps,
-                                                    self.floor_bin)
+        if self.split == "adaptive":
+            crossover = self.crossover(spectra)  # [B, N]: low f <= m_n, high f >= m_n
+            low, high = (None, crossover), (crossover, None)
+        else:
+            crossover = torch.full_like(spectra.frames, self.split_bin, dtype=torch.long)  # [B, N]
+            low, high = (None, crossover - 1), (crossover, None)  # low f < c, high f >= c
         low_kind, high_kind = ("l2", "l2") if self.base == "l2_mag" else ("cos", "high")
         return [("low", [(low, low_kind)], self.low_patch_bins),
                 ("high", [(high, high_kind)], self.high_patch_bins)], crossover
