@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Create tools/venv with the pinned stack (DESIGN.md §3) and install this repository in editable mode.
-# Re-running is a quick no-op: a stamp file records the hash of this script and setup.py.
+# Create tools/venv with the pinned stack (doc/DESIGN.md §6, "The software stack") and install this
+# repository in editable mode.
+# Re-running is a quick no-op: a stamp file records the hash of this script, requirements.txt and
+# setup.py.
 set -euo pipefail
 tools_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo_dir="$(dirname "${tools_dir}")"

@@ -40,22 +40,21 @@ path exists in both models (for Conv-TasNet: the bottleneck conv and the mask co
 module exists, AT-KL runs with its output term only and the report says so.
 
 The report also gives the deployment figures of the student and the teacher
-(``dispatch.bin.model_stats``: params_M, macs_G_per_s, rtf_cpu_1thread), unless ``--no_model_stats``.
+(``dispatch.deploy.stats``: params_M, macs_G_per_s, rtf_cpu_1thread), unless ``--no_model_stats``.
 Ratios printed: ``kd / student`` (KD loss fwd+bwd over student fwd+bwd), ``kd / kd(l2_mag)``,
 ``step / step(none)`` and ``step_cached / step(none)``.
 """
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
 
-from dispatch.perf.step_timing import (DEFAULT_METHODS, METHODS, PARTS, build_enh_model,  # noqa: F401
-                                       format_table, method_confs, run_benchmark)
+from dispatch.perf.step_timing import (DEFAULT_METHODS, METHODS, format_table, method_confs,
+                                       model_figures, run_benchmark)
 from dispatch.utils.io import atomic_write_text
 
 
@@ -89,6 +88,8 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(cmd: Optional[Sequence[str]] = None) -> dict:
+    from dispatch.models.teacher import build_enh_model
+
     args = get_parser().parse_args(cmd)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -103,14 +104,7 @@ def main(cmd: Optional[Sequence[str]] = None) -> dict:
                            args.warmup, device, None if args.amp == "none" else args.amp, args.seed)
     report.update(teacher_config=str(args.teacher_config), student_config=str(args.student_config))
     if not args.no_model_stats:
-        from dispatch.bin.model_stats import model_stats
-
-        report["model_stats"] = {}
-        for who, model in (("student", student), ("teacher", teacher)):
-            model = copy.deepcopy(model).cpu()
-            for p in model.parameters():  # the distillation model froze the teacher's
-                p.requires_grad_(True)
-            report["model_stats"][who] = model_stats(model, args.fs, args.seconds)
+        report["model_stats"] = model_figures(student, teacher, args.fs, args.seconds)
     text = json.dumps(report, indent=2)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from dispatch.models.teacher_cache import (CACHE_NAME, STORAGE_DTYPES, CacheError,  # noqa: F401
-                                           cache_teacher, check_teacher_cache, write_cache)
+from dispatch.models.teacher import DistillSetupError
+from dispatch.models.teacher_cache import STORAGE_DTYPES, CacheError, cache_teacher
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -43,8 +43,6 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(cmd: Optional[Sequence[str]] = None) -> int:
-    from dispatch.tasks.enh_distill import DistillSetupError
-
     args = get_parser().parse_args(cmd)
     try:
         count = cache_teacher(args.teacher_config, args.teacher_model_file, args.data_dir,

@@ -67,7 +67,7 @@ def student_config(config: dict) -> dict:
 
 
 def export_student(exp_dir: Path, out_dir: Path, model_file: Optional[str] = None) -> Path:
-    from espnet2.tasks.enh import EnhancementTask
+    from dispatch.models.teacher import build_enh_model
 
     exp_dir = Path(exp_dir)
     config_path = exp_dir / "config.yaml"
@@ -79,8 +79,7 @@ def export_student(exp_dir: Path, out_dir: Path, model_file: Optional[str] = Non
     source = find_model_file(exp_dir, model_file)
     state = student_state_dict(load_weights(source))  # weights only: a file cannot run code
 
-    model = EnhancementTask.build_model(argparse.Namespace(**config))
-    model.load_state_dict(state, strict=True)  # fails loudly if the export would be incomplete
+    build_enh_model(config, state)  # strict: fails loudly if the export would be incomplete
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -45,8 +45,7 @@ def locate(src: Path, model_file: str, workdir: Path) -> Tuple[Path, Path]:
 
 
 def import_teacher(src: Path, out: Path, model_file: str) -> None:
-    import dispatch.models  # noqa: F401  (the toolkit's separators, e.g. uformer)
-    from dispatch.tasks.enh_distill import load_teacher
+    from dispatch.models.teacher import load_teacher
 
     with tempfile.TemporaryDirectory() as tmp:
         config, model = locate(Path(src), model_file, Path(tmp))
@@ -57,7 +56,7 @@ def import_teacher(src: Path, out: Path, model_file: str) -> None:
 
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:
-    from dispatch.tasks.enh_distill import DistillSetupError
+    from dispatch.models.teacher import DistillSetupError
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("src", type=Path,

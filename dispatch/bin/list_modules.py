@@ -11,8 +11,6 @@ one (options it lacks take ESPnet's defaults).
 import argparse
 from typing import Optional, Sequence
 
-from dispatch.bin.model_stats import build_enh_model
-
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -23,6 +21,8 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
+    from dispatch.models.teacher import build_enh_model
+
     model = build_enh_model(args.config)
     for path, module in model.named_modules():
         if path and args.grep in path:

@@ -4,13 +4,13 @@
     python -m dispatch.bin.pack_student EXP_ROOT --out DIR [--system NAME]
         [--test_sets test --metric PESQ_WB] [--model_file F] [--onnx]
 
-Without ``--system``, packs the ``kd_*`` system with the highest mean ``--metric`` over the test
-sets (SI_SNR when the metric is missing). Writes ``DIR/<system>.zip`` with ESPnet's own packer
-(``espnet2.bin.pack enh``; a KD student from its export, ``EXP_ROOT/<system>/export``) and
-``DIR/<system>.json``; with ``--onnx`` also ``DIR/<system>.onnx`` (a warning, not an error, for a
-model that does not export). Stock ESPnet loads the zip:
-``SeparateSpeech.from_pretrained(model_tag="DIR/<system>.zip")``; ``dispatch-enhance --model``
-takes it as it is.
+Without ``--system``, packs the best KD student (dispatch.results.best): the ``kd_*`` run with the
+highest mean ``--metric`` over the test sets (SI_SNR when no KD run has the metric). Writes
+``DIR/<system>.zip`` with ESPnet's own packer (``espnet2.bin.pack enh``; a KD student from its
+export, ``EXP_ROOT/<system>/export``) and ``DIR/<system>.json``; with ``--onnx`` also
+``DIR/<system>.onnx`` (a warning, not an error, for a model that does not export). Stock ESPnet
+loads the zip: ``SeparateSpeech.from_pretrained(model_tag="DIR/<system>.zip")``;
+``dispatch-enhance --model`` takes it as it is.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--test_sets", nargs="+", default=[],
                         help="test sets whose scores pick the best KD student (and are recorded)")
     parser.add_argument("--metric", default="PESQ_WB",
-                        help="summary.json key that picks the best KD student (SI_SNR if missing)")
+                        help="metric that picks the best KD student (SI_SNR if missing)")
     parser.add_argument("--model_file", default=None,
                         help="model file inside a non-KD system folder (default: the first of "
                         "valid.si_snr_loss.best.pth, valid.loss.best.pth, latest.pth, model.pth)")
@@ -47,23 +47,18 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
     try:
         info = pack(args.exp_root, args.out, args.system, args.test_sets, args.metric,
-                    args.model_file)
+                    args.model_file, onnx=args.onnx)
     except (FileNotFoundError, ModelLoadError) as exc:
         print(f"pack_student: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
     score = ("" if info["metric"] is None
              else f" ({info['metric']} {info['mean_over_test_sets']:.3f})")
     print(f"pack_student: packed {info['system']}{score} into {info['zip']}")
-    if args.onnx:
-        from dispatch.deploy.onnx_export import export_model_file
-
-        onnx_path = args.out / f"{info['system']}.onnx"
-        try:
-            report = export_model_file(info["zip"], onnx_path)
-            print(f"pack_student: wrote {onnx_path} (max abs error vs PyTorch "
-                  f"{report['max_abs_err']:.1e})")
-        except ValueError as exc:
-            print(f"pack_student: warning: no ONNX file: {str(exc).splitlines()[0]}", file=sys.stderr)
+    if info.get("onnx"):
+        print(f"pack_student: wrote {info['onnx']} (max abs error vs PyTorch "
+              f"{info['onnx_max_abs_err']:.1e})")
+    elif args.onnx:
+        print(f"pack_student: warning: no ONNX file: {info['onnx_note']}", file=sys.stderr)
 
 
 if __name__ == "__main__":

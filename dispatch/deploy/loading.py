@@ -10,7 +10,6 @@ Each gives an :class:`Enhancer`: a callable ``[L] float32 -> [L] float32`` at it
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import tempfile
 from pathlib import Path
@@ -18,7 +17,6 @@ from typing import Dict, Iterator, Optional, Tuple, Union
 
 import numpy as np
 import torch
-import yaml
 
 PathLike = Union[str, Path]
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
@@ -47,33 +45,13 @@ def model_form(path: PathLike) -> str:
     raise ModelLoadError(f"model '{path}' is neither a folder, a packed .zip nor an .onnx file")
 
 
-def build_enh_model_from_config(config: Dict, weights: Optional[Dict[str, torch.Tensor]] = None
-                                ) -> torch.nn.Module:
-    """An ESPnet enh model from a config mapping (missing options take ESPnet's defaults), with
-    ``weights`` loaded strictly; the toolkit's separators (uformer) are registered first."""
-    from espnet2.tasks.enh import EnhancementTask
-
-    import dispatch.models  # noqa: F401  (registers the extra separators)
-
-    options = vars(EnhancementTask.get_parser().parse_args([]))
-    options.update(config)
-    model = EnhancementTask.build_model(argparse.Namespace(**options))
-    if weights is not None:
-        if isinstance(weights.get("model"), dict):  # an ESPnet checkpoint.pth
-            weights = weights["model"]
-        try:
-            model.load_state_dict(weights, strict=True)
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise ModelLoadError(f"the weights do not fit the config ({first}); a distillation "
-                                 "checkpoint needs dispatch.bin.export_student first") from None
-    return model
-
-
 def load_model_files(config_file: PathLike, model_file: PathLike
                      ) -> Tuple[torch.nn.Module, int]:
-    """(ESPnet enh model in eval mode, its sample rate) from a config and a weights file."""
-    from dispatch.utils.weights import UnsafeWeightsError, load_weights
+    """(ESPnet enh model in eval mode, its sample rate) from a config and a weights file, loaded
+    by the toolkit's one loader (:func:`dispatch.models.teacher.build_enh_model`)."""
+    from dispatch.models.teacher import (EnhModelError, WeightsMismatchError, build_enh_model,
+                                         read_config)
+    from dispatch.utils.weights import UnsafeWeightsError
 
     config_file, model_file = Path(config_file), Path(model_file)
     for f in (config_file, model_file):
@@ -81,13 +59,13 @@ def load_model_files(config_file: PathLike, model_file: PathLike
             raise ModelLoadError(f"'{f}' is missing: a model dir holds config.yaml and model.pth "
                                  "(dispatch.bin.export_student writes them)")
     try:
-        config = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-        weights = load_weights(model_file)
-    except (yaml.YAMLError, UnsafeWeightsError) as exc:
+        config = read_config(config_file)
+        model = build_enh_model(config, model_file).eval()
+    except WeightsMismatchError as exc:
+        raise ModelLoadError(f"the weights do not fit the config ({exc.detail}); a distillation "
+                             "checkpoint needs dispatch.bin.export_student first") from None
+    except (EnhModelError, UnsafeWeightsError) as exc:
         raise ModelLoadError(str(exc).strip().splitlines()[0]) from None
-    if not isinstance(config, dict):
-        raise ModelLoadError(f"'{config_file}' is not a YAML mapping")
-    model = build_enh_model_from_config(config, weights).eval()
     return model, int(config.get("sample_rate") or DEFAULT_FS)
 
 
@@ -170,12 +148,31 @@ class TorchEnhancer(Enhancer):
         return est.float().cpu().numpy()
 
 
+def onnx_session(path: Union[PathLike, bytes], threads: Optional[int] = 1, device: str = "cpu"):
+    """An onnxruntime session; ``threads`` intra-op threads (None: onnxruntime's default)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+    providers = ["CPUExecutionProvider"]
+    if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    model = path if isinstance(path, bytes) else str(path)  # serialized bytes or a file
+    return ort.InferenceSession(model, options, providers=providers)
+
+
+def onnx_metadata(session) -> Dict[str, str]:
+    """The custom metadata written by ``dispatch.deploy.onnx_export.export_onnx`` (sample_rate,
+    min_samples, ...)."""
+    return dict(session.get_modelmeta().custom_metadata_map)
+
+
 class OnnxEnhancer(Enhancer):
     """An onnxruntime session of a graph from ``dispatch.bin.export_onnx``."""
 
     def __init__(self, path: PathLike, device: str = "cpu", threads: Optional[int] = None):
-        from dispatch.deploy.onnx_export import onnx_metadata, onnx_session
-
         self.session = onnx_session(path, threads=threads, device=device)
         meta = onnx_metadata(self.session)
         self.fs = int(meta.get("sample_rate", DEFAULT_FS))

@@ -34,6 +34,7 @@ from typing import Dict, Optional, Union
 import numpy as np
 import torch
 
+from dispatch.deploy.loading import load_espnet_model, onnx_metadata, onnx_session
 from dispatch.utils.io import atomic_write_bytes
 
 PathLike = Union[str, Path]
@@ -89,26 +90,6 @@ def test_signal(length: int, seed: int = 0) -> np.ndarray:
     t = np.arange(length) / max(length, 1)
     x = rng.standard_normal(length) * (0.3 + np.abs(np.sin(2 * np.pi * 3 * t)))
     return (x / np.max(np.abs(x))).astype(np.float32)[None]
-
-
-def onnx_session(path: Union[PathLike, bytes], threads: Optional[int] = 1, device: str = "cpu"):
-    """An onnxruntime session; ``threads`` intra-op threads (None: onnxruntime's default)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    if threads is not None:
-        options.intra_op_num_threads = int(threads)
-        options.inter_op_num_threads = 1
-    providers = ["CPUExecutionProvider"]
-    if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-        providers.insert(0, "CUDAExecutionProvider")
-    model = path if isinstance(path, bytes) else str(path)  # serialized bytes or a file
-    return ort.InferenceSession(model, options, providers=providers)
-
-
-def onnx_metadata(session) -> Dict[str, str]:
-    """The custom metadata written by :func:`export_onnx` (sample_rate, min_samples, ...)."""
-    return dict(session.get_modelmeta().custom_metadata_map)
 
 
 @contextlib.contextmanager
@@ -223,8 +204,6 @@ def onnx_rtf_of_model(model: torch.nn.Module, fs: int = 16000, seconds: float = 
 def export_model_file(model_path: PathLike, out: PathLike, exporter: str = "dynamo",
                       opset: Optional[int] = None, tol: float = 1e-4) -> Dict:
     """:func:`export_onnx` of an export dir or packed archive (ModelLoadError if it won't load)."""
-    from dispatch.deploy.loading import load_espnet_model
-
     model, fs = load_espnet_model(model_path)
     return export_onnx(model, out, fs, exporter=exporter, opset=opset, tol=tol,
                        source=Path(model_path).name)

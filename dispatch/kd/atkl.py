@@ -37,11 +37,11 @@ from typing import Any, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.autograd.function import once_differentiable
 
+from dispatch.kd.base import KDLoss
 from dispatch.kd.output_kd import sisnr_kd_loss
-from dispatch.kd.spectral import EPS, full_lengths, full_precision
+from dispatch.kd.stft import EPS, full_lengths, full_precision
 
 LAYOUT_KEYS = ("teacher_channel_dim", "teacher_time_dim", "student_channel_dim", "student_time_dim")
 
@@ -141,8 +141,10 @@ def attention_kl(teacher: torch.Tensor, student: torch.Tensor, mask: Optional[to
     return terms.sum(dim=-1).mean()
 
 
-class ATKLLoss(nn.Module):
+class ATKLLoss(KDLoss):
     """``atkl``: attention transfer along time and channel with KL, plus SI-SNR output KD."""
+
+    STAT_KEYS = ("loss", "at_time", "at_channel", "output")
 
     def __init__(self, layer_pairs: Sequence[Sequence[str]] = (), p: float = 2.0, tau: float = 1.0,
                  output_weight: float = 1.0, attention_weight: float = 1.0,
@@ -156,7 +158,7 @@ class ATKLLoss(nn.Module):
                 raise ValueError("each layer pair must be [teacher_path, student_path] or "
                                  f"{{teacher: path, student: path}}, got {pair!r}")
             pairs.append((str(pair[0]), str(pair[1])))
-        self.feature_pairs: list[tuple[str, str]] = pairs
+        self.feature_pairs = pairs
         layouts = list(layouts) if layouts else [{} for _ in pairs]
         if len(layouts) != len(pairs):
             raise ValueError(f"layouts has {len(layouts)} entries for {len(pairs)} layer pairs")

@@ -24,18 +24,82 @@ of the running maximum on real speech falls in the first bins, where the maximum
 crossover then sits near 120-140 Hz and the low band is about 4 bins wide.
 
 Conf: ``beta`` (0.5), ``fs`` (16000), ``eps`` (1e-8), ``crossover_floor_hz`` (0: the published
-adapter), the STFT options and ``scale_to_ref`` (see :mod:`dispatch.kd.spectral`).
+adapter), the STFT options and ``scale_to_ref`` (see :mod:`dispatch.kd.stft`).
 Stats: ``loss``, ``loss_low``, ``loss_high``, ``crossover_hz`` (mean over valid frames) and its
 distribution ``crossover_hz_p10``, ``crossover_hz_p50``, ``crossover_hz_p90``.
+
+This module also holds the frequency adapter itself (``dfkd_crossover``, with ``prefix_max``), its
+statistics (``crossover_stats``) and its floor, which DISPatch and MSSP on DFKD reuse.
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
 
-from dispatch.kd.spectral import (EPS, PatchGrid, SpectralKDLoss, crossover_stats, dfkd_crossover,
-                                  full_precision, hz_to_bin, region_distance)
+from dispatch.kd.patches import PatchGrid, region_distance
+from dispatch.kd.stft import EPS, SpectralKDLoss, full_precision, hz_to_bin
+
+
+def prefix_max(x: torch.Tensor) -> torch.Tensor:
+    """``out[..., f] = max(x[..., :f + 1])``, the running maximum along the last axis.
+
+    log2(size) doubling steps between two buffers (x is not modified): on CPU ~2.5x faster than
+    ``torch.cummax``, which also writes int64 indices.  [..., F] -> [..., F]
+    """
+    size = x.shape[-1]
+    src, dst, spare = x, torch.empty_like(x), torch.empty_like(x)
+    shift = 1
+    while shift < size:
+        dst[..., :shift] = src[..., :shift]
+        torch.maximum(src[..., shift:], src[..., :-shift], out=dst[..., shift:])
+        src, dst = dst, (spare if src is x else src)
+        shift *= 2
+    return src
+
+
+def dfkd_crossover(mag_t: torch.Tensor, eps: float = EPS, floor_bin: int = 0) -> torch.Tensor:
+    """DFKD frequency adapter: the crossover bin of every frame, from the teacher magnitude.
+
+    ``Fo[f] = max_{f' <= f} |T|[f']`` (running maximum along frequency),
+    ``g[f] = (Fo[f+1] - Fo[f]) / (Fo[f] + eps)`` for ``f = 0 .. F-2``, ``m = argmax_f g[f]``
+    (the first maximum on ties, so a silent frame gives ``m = 0``). ``floor_bin = 0`` is the
+    published adapter. ``floor_bin = c > 0`` (our robust variant) runs the same formula on bins
+    ``f >= c`` only, so ``m >= c``: on real speech the largest relative jump of the running maximum
+    otherwise falls in the first few bins, where the maximum is still tiny.
+    mag_t: [B, N, F] (frame-major) -> [B, N] long
+    """
+    floor_bin = min(max(int(floor_bin), 0), mag_t.shape[-1] - 2)
+    running_max = prefix_max(mag_t[..., floor_bin:] if floor_bin else mag_t)  # [B, N, F']
+    low, high = running_max[..., :-1], running_max[..., 1:]  # [B, N, F'-1]
+    return ((high - low) / (low + eps)).argmax(dim=-1) + floor_bin  # [B, N]
+
+
+#: the crossover distribution's quantiles and the stat keys that report it
+CROSSOVER_QUANTILES = (0.1, 0.5, 0.9)
+CROSSOVER_KEYS = ("crossover_hz",) + tuple(f"crossover_hz_p{round(q * 100)}"
+                                          for q in CROSSOVER_QUANTILES)
+
+
+def crossover_stats(crossover: torch.Tensor, frames: torch.Tensor, n_fft: int,
+                    fs: float) -> dict[str, torch.Tensor]:
+    """The crossover's distribution over valid frames, in Hz: ``crossover_hz`` (mean) and
+    ``crossover_hz_p10/p50/p90`` (together ``CROSSOVER_KEYS``), quantiles of the empirical distribution (the smallest value whose
+    cumulative share reaches q, so a batch of copies gives the same figures as one utterance).
+    [B, N], [B, N] -> scalars (no gradient)
+    """
+    with torch.no_grad():
+        hz = crossover.float() * (fs / n_fft)  # [B, N]
+        weight = frames.float()  # [B, N]
+        stats = {CROSSOVER_KEYS[0]: (hz * weight).sum() / weight.sum().clamp_min(1.0)}
+        ordered = hz[frames].sort().values  # [V]
+        if ordered.numel() == 0:
+            ordered = hz.new_zeros(1)
+        for key, q in zip(CROSSOVER_KEYS[1:], CROSSOVER_QUANTILES):
+            rank = max(math.ceil(q * ordered.numel() - 1e-9) - 1, 0)
+            stats[key] = ordered[rank]
+    return stats
 
 
 def crossover_floor_bin(floor_hz: float, n_fft: int, fs: float) -> int:
@@ -46,6 +110,7 @@ def crossover_floor_bin(floor_hz: float, n_fft: int, fs: float) -> int:
 
 
 def check_beta(beta: float) -> float:
+    """``beta`` as a float, checked to lie in [0, 1]."""
     if not 0.0 <= float(beta) <= 1.0:
         raise ValueError(f"beta must be in [0, 1], got {beta}")
     return float(beta)
@@ -53,6 +118,8 @@ def check_beta(beta: float) -> float:
 
 class DFKDLoss(SpectralKDLoss):
     """``dfkd``: DFKD over whole bands per frame (formula in the module docstring)."""
+
+    STAT_KEYS = ("loss", "loss_low", "loss_high") + CROSSOVER_KEYS
 
     def __init__(self, beta: float = 0.5, fs: float = 16000, eps: float = EPS, n_fft: int = 512,
                  hop_length: int = 128, win_length: int = 512, scale_to_ref: bool = False,

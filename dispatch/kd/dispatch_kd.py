@@ -55,33 +55,21 @@ from typing import Optional
 import torch
 from torch import nn
 
-from dispatch.kd.dfkd import check_beta, crossover_floor_bin
-from dispatch.kd.spectral import (EPS, SpectralKDLoss, PatchGrid, Spectra, crossover_stats,
-                                  dfkd_crossover, full_precision, patch_index, patch_to_cells,
-                                  region_distance, region_mask)
+from dispatch.kd.dfkd import (CROSSOVER_KEYS, check_beta, crossover_floor_bin, crossover_stats,
+                              dfkd_crossover)
+from dispatch.kd.patches import (PatchGrid, mixed_patch_distance, patch_index, patch_to_cells,
+                                 region_mask)
+from dispatch.kd.stft import EPS, Spectra, SpectralKDLoss, full_precision
 
 SELECT_MODES = ("topk", "positive", "topk_positive")
 BASES = ("l2_mag", "dfkd")
 BAND_MODES = ("split", "pooled")
+#: the stats of every band (suffixed ``_low``/``_high`` when a loss has two bands)
+BAND_STATS = ("frac_selected", "kgs_selected", "kgs_unselected")
 
 # A band part: (region, distance kind "l2" | "cos" | "high"); a region is (first bin, last bin),
-# each [B, N] long or None (bin 0 / bin F-1), see ``dispatch.kd.spectral.PatchGrid``.
+# each [B, N] long or None (bin 0 / bin F-1), see ``dispatch.kd.patches.PatchGrid``.
 Part = tuple[tuple, str]
-
-
-def mixed_patch_distance(spectra: Spectra, grids: list[tuple[PatchGrid, str, dict]], pair: str,
-                         beta: float, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cell-weighted mix of the part distances of every patch for spectra ``pair`` (st, sy, ty).
-
-    grids: (grid, kind, sums cache) per part -> (distance [B, P], n_p [B, P])
-    """
-    total, cells = None, None
-    for grid, kind, sums in grids:
-        dist = region_distance(spectra, grid, kind, pair, beta, eps, sums)  # [B, P]
-        n = grid.cells  # [B, P]
-        total = n * dist if total is None else total + n * dist  # [B, P]
-        cells = n if cells is None else cells + n  # [B, P]
-    return total / cells.clamp_min(1.0), cells
 
 
 def knowledge_gap_score(spectra: Spectra, grids: list[tuple[PatchGrid, str, dict]],
@@ -137,11 +125,10 @@ class BandSelection:
         sel, valid = self.selected.float(), self.valid.float()  # [B, P]
         unsel = valid - sel  # [B, P]
         kgs = torch.where(self.valid, self.kgs, torch.zeros_like(self.kgs))  # [B, P]
-        return {
-            f"frac_selected{suffix}": sel.sum() / valid.sum().clamp_min(1.0),
-            f"kgs_selected{suffix}": (kgs * sel).sum() / sel.sum().clamp_min(1.0),
-            f"kgs_unselected{suffix}": (kgs * unsel).sum() / unsel.sum().clamp_min(1.0),
-        }
+        values = (sel.sum() / valid.sum().clamp_min(1.0),
+                  (kgs * sel).sum() / sel.sum().clamp_min(1.0),
+                  (kgs * unsel).sum() / unsel.sum().clamp_min(1.0))
+        return {f"{name}{suffix}": value for name, value in zip(BAND_STATS, values)}
 
 
 def selective_band_loss(spectra: Spectra, parts: list[Part], patch_bins: int, patch_frames: int,
@@ -176,6 +163,11 @@ def band_cell_map(band: BandSelection, parts: list[Part]) -> dict[str, torch.Ten
     return {"kgs": torch.where(in_band, kgs, torch.full_like(kgs, float("nan"))), "mask": mask}
 
 
+def band_suffix(name: str, num_bands: int) -> str:
+    """Stat-key suffix of a band: ``_<name>`` when a loss has several bands, else none."""
+    return f"_{name}" if num_bands > 1 else ""
+
+
 def check_selection_conf(k: float, select: str, base: str, **patch_sizes: int) -> None:
     if not 0.0 < float(k) <= 1.0 or math.isnan(float(k)):
         raise ValueError(f"k must be in (0, 1], got {k}")
@@ -191,7 +183,8 @@ def check_selection_conf(k: float, select: str, base: str, **patch_sizes: int) -
 class SelectivePatchLoss(SpectralKDLoss):
     """Shared forward of DISPatch and MSSP: a loss summed over bands, each with its own selection.
 
-    Subclasses define ``bands(spectra) -> (list of (name, parts, patch_bins), crossover or None)``.
+    Subclasses define ``bands(spectra) -> (list of (name, parts, patch_bins), crossover or None)``
+    and set ``band_names`` (the names ``bands`` gives, a tuple) and ``reports_crossover`` (bool).
     """
 
     def __init__(self, base: str, patch_frames: int, k: float, select: str, beta: float,
@@ -212,6 +205,14 @@ class SelectivePatchLoss(SpectralKDLoss):
         """(band name, parts, patch_bins) of every band, and the crossover [B, N] or None."""
         raise NotImplementedError
 
+    def stat_keys(self) -> tuple[str, ...]:
+        """``loss``; per band ``loss_<band>`` (two bands only) and ``BAND_STATS``; the crossover's."""
+        keys = ["loss"]
+        for name in self.band_names:
+            suffix = band_suffix(name, len(self.band_names))
+            keys += [f"loss{suffix}"] if suffix else []
+            keys += [f"{stat}{suffix}" for stat in BAND_STATS]
+        return tuple(keys) + (CROSSOVER_KEYS if self.reports_crossover else ())
 
     def run(self, student_wav: torch.Tensor, teacher_wav: torch.Tensor, ref_wav: torch.Tensor,
             lengths: Optional[torch.Tensor]):
@@ -229,7 +230,7 @@ class SelectivePatchLoss(SpectralKDLoss):
             loss = sum(band.loss for _, _, band in results)
             stats = {"loss": loss.detach()}
             for name, _, band in results:
-                suffix = f"_{name}" if len(results) > 1 else ""
+                suffix = band_suffix(name, len(results))
                 if suffix:
                     stats[f"loss{suffix}"] = band.loss.detach()
                 stats.update(band.stats(suffix))
@@ -261,6 +262,9 @@ class DISPatchLoss(SelectivePatchLoss):
         super().__init__(base, patch_frames, k, select, beta, fs, eps, n_fft, hop_length,
                          win_length, scale_to_ref, crossover_floor_hz)
         self.patch_bins, self.band_mode = int(patch_bins), bands
+        two_bands = base == "dfkd" and bands == "split"
+        self.band_names = ("low", "high") if two_bands else ("all",)
+        self.reports_crossover = base == "dfkd"
 
     def bands(self, spectra: Spectra):
         if self.base == "l2_mag":

@@ -35,7 +35,7 @@ from __future__ import annotations
 import torch
 
 from dispatch.kd.dispatch_kd import SelectivePatchLoss, check_selection_conf
-from dispatch.kd.spectral import EPS, Spectra, hz_to_bin
+from dispatch.kd.stft import EPS, Spectra, hz_to_bin
 
 SPLITS = ("adaptive", "fixed")
 
@@ -57,6 +57,7 @@ class MSSPLoss(SelectivePatchLoss):
         self.low_patch_bins, self.high_patch_bins = int(low_patch_bins), int(high_patch_bins)
         self.split, self.split_hz = split, float(split_hz)
         self.split_bin = hz_to_bin(self.split_hz, n_fft, self.fs)
+        self.band_names, self.reports_crossover = ("low", "high"), True
 
     def bands(self, spectra: Spectra):
         if self.split == "adaptive":

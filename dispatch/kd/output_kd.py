@@ -14,18 +14,14 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-from torch import nn
 
-from dispatch.kd.spectral import (EPS, SpectralKDLoss, full_lengths, full_precision,
-                                  sample_mask, zero_padding)
+from dispatch.kd.base import KDLoss
+from dispatch.kd.stft import (EPS, SpectralKDLoss, full_lengths, full_precision, sample_mask,
+                              zero_padding)
 
 
-class NoKDLoss(nn.Module):
+class NoKDLoss(KDLoss):
     """``none``: a zero loss (connected to the student's graph) and no stats."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.feature_pairs = []
 
     def forward(self, student_wav: torch.Tensor, teacher_wav: torch.Tensor, ref_wav: torch.Tensor,
                 lengths: Optional[torch.Tensor] = None, **features) -> tuple[torch.Tensor, dict]:
@@ -37,8 +33,10 @@ class L2MagLoss(SpectralKDLoss):
     """``l2_mag``: mean over valid (bin, frame) cells of ``(|S| - |T|)^2``.
 
     Conf: ``n_fft`` (512), ``hop_length`` (128), ``win_length`` (512), ``scale_to_ref`` (False;
-    see :mod:`dispatch.kd.spectral` for how scale is handled).
+    see :mod:`dispatch.kd.stft` for how scale is handled).
     """
+
+    STAT_KEYS = ("loss",)
 
     def __init__(self, n_fft: int = 512, hop_length: int = 128, win_length: int = 512,
                  scale_to_ref: bool = False) -> None:
@@ -85,12 +83,10 @@ def sisnr_kd_loss(student_wav: torch.Tensor, teacher_wav: torch.Tensor,
         return -si_snr(s, t, lengths).mean()
 
 
-class SISNRLoss(nn.Module):
+class SISNRLoss(KDLoss):
     """``sisnr``: negative SI-SNR between student and teacher waveforms (no conf)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.feature_pairs = []
+    STAT_KEYS = ("loss",)
 
     def forward(self, student_wav: torch.Tensor, teacher_wav: torch.Tensor, ref_wav: torch.Tensor,
                 lengths: Optional[torch.Tensor] = None, **features) -> tuple[torch.Tensor, dict]:

@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import inspect
 
-from torch import nn
-
 from dispatch.kd.atkl import ATKLLoss
+from dispatch.kd.base import KDLoss
 from dispatch.kd.dfkd import DFKDLoss
 from dispatch.kd.dispatch_kd import DISPatchLoss
 from dispatch.kd.mssp import MSSPLoss
 from dispatch.kd.output_kd import L2MagLoss, NoKDLoss, SISNRLoss
 
-KD_LOSSES: dict[str, type[nn.Module]] = {
+KD_LOSSES: dict[str, type[KDLoss]] = {
     "none": NoKDLoss,
     "l2_mag": L2MagLoss,
     "sisnr": SISNRLoss,
@@ -33,7 +32,7 @@ def accepted_conf_keys(name: str) -> list[str]:
     return [p for p in params if p != "self"]
 
 
-def build_kd_loss(name: str, **conf) -> nn.Module:
+def build_kd_loss(name: str, **conf) -> KDLoss:
     """Build the KD loss ``name`` from its conf; unknown names and keys raise a one-line ValueError."""
     if name not in KD_LOSSES:
         raise ValueError(f"unknown kd_loss {name!r}; choose one of: {', '.join(KD_LOSSES)}")
@@ -43,3 +42,10 @@ def build_kd_loss(name: str, **conf) -> nn.Module:
         raise ValueError(f"unknown kd_loss_conf key(s) for kd_loss {name!r}: {', '.join(bad)}; "
                          f"accepted: {', '.join(accepted) if accepted else '(none)'}")
     return KD_LOSSES[name](**conf)
+
+
+def needs_teacher_features(name: str, **conf) -> bool:
+    """Whether the KD loss ``name`` with this conf taps the teacher's intermediate features
+    (non-empty ``feature_pairs``, e.g. AT-KL): such a student cannot train from the teacher cache,
+    which holds the teacher's outputs only."""
+    return bool(build_kd_loss(name, **conf).feature_pairs)

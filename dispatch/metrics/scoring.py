@@ -1,20 +1,33 @@
-"""Score one utterance: load, check, and compute every metric, never raising.
+"""Score enhanced speech: one utterance, never raising, and a whole scp pair into a scoring folder.
 
 The checks name the reason an utterance cannot be scored (missing entry, unreadable or missing
 file, sample-rate mismatch, length mismatch, non-finite samples, silent reference).  A metric that
 fails on an otherwise good utterance (e.g. PESQ finding no speech) is NaN, and its reason is kept.
+
+:func:`score_scp_files` scores every utterance of a reference/estimate scp pair (``nj`` worker
+processes) and writes ``per_utt.csv``, ``summary.json`` and ``errors.txt`` atomically, also when it
+is interrupted (then ``"partial": true``, see dispatch.metrics.completeness).
 """
 from __future__ import annotations
 
+import csv
+import io
+import json
 import math
+import multiprocessing
+import sys
 from dataclasses import dataclass, field
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from dispatch.data.scp import DataError, read_scp_dict
 from dispatch.metrics.audio import AudioError, load_audio
 from dispatch.metrics.composite import composite, nb_mos_lqo_to_raw
+from dispatch.metrics.dnsmos import DNSMOS_KEYS, DnsmosScorer, dnsmos_unavailable_reason
 from dispatch.metrics.intrusive import estoi, pesq_nb, pesq_wb, sdr, si_snr, stoi
+from dispatch.utils.io import atomic_write_text
 
 INTRUSIVE_KEYS = ("PESQ_WB", "PESQ_NB", "STOI", "ESTOI", "SI_SNR", "SDR")
 COMPOSITE_KEYS = ("CSIG", "CBAK", "COVL")
@@ -170,3 +183,124 @@ def score_utterance(
         return UttResult(utt_id, scores, "", failures)
     except Exception as exc:  # last resort: keep going with the other utterances
         return UttResult(utt_id, {}, f"internal error: {_one_line(exc)}")
+
+
+# ---- a whole scp pair: worker processes and the scoring folder's files ------------------------
+
+class ScoringSetupError(ValueError):
+    """A problem found before any utterance is scored (an unreadable scp, DNSMOS asked for but
+    unavailable); its message is one line."""
+
+
+_WORKER: dict = {}  # per worker process: the plan, the expected rate, the DNSMOS sessions
+
+
+def _init_worker(plan: ScoringPlan, expected_fs: int, use_dnsmos: bool) -> None:
+    _WORKER["plan"] = plan
+    _WORKER["fs"] = expected_fs
+    _WORKER["dnsmos"] = DnsmosScorer() if use_dnsmos else None  # sessions stay open per worker
+
+
+def _work(item: tuple[str, str | None, str | None]) -> UttResult:
+    utt, ref, inf = item
+    return score_utterance(utt, ref, inf, _WORKER["plan"], _WORKER["fs"], _WORKER["dnsmos"])
+
+
+def _run(items: list, plan: ScoringPlan, fs: int, use_dnsmos: bool, nj: int) -> Iterator[UttResult]:
+    if nj <= 1:
+        _init_worker(plan, fs, use_dnsmos)
+        for item in items:
+            yield _work(item)
+        return
+    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    with ctx.Pool(nj, initializer=_init_worker, initargs=(plan, fs, use_dnsmos)) as pool:
+        yield from pool.imap(_work, items, chunksize=1)
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(sum(finite) / len(finite)) if finite else None
+
+
+def write_outputs(
+    out_dir: Path, results: list[UttResult], columns: list[str], info: dict, partial: bool
+) -> dict:
+    """Write per_utt.csv, errors.txt and summary.json atomically; return the summary."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["utt_id", *columns, "error"])
+    for r in results:
+        writer.writerow([r.utt_id, *(repr(float(r.scores.get(c, math.nan))) for c in columns),
+                         r.reason()])
+    atomic_write_text(out_dir / "per_utt.csv", buf.getvalue())
+    atomic_write_text(
+        out_dir / "errors.txt", "".join(f"{r.utt_id}\t{r.reason()}\n" for r in results if r.reason())
+    )
+    summary: dict = {c: _mean([r.scores.get(c, math.nan) for r in results if r.ok]) for c in columns}
+    summary.update(
+        num_utts=len(results),
+        num_scored=sum(r.ok for r in results),
+        num_failed=sum(not r.ok for r in results),
+        counts={c: sum(math.isfinite(r.scores.get(c, math.nan)) for r in results) for c in columns},
+        failed={r.utt_id: r.error for r in results if not r.ok},
+        metric_failures={r.utt_id: r.metric_errors for r in results if r.ok and r.metric_errors},
+        partial=partial,
+        **info,
+    )
+    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _use_dnsmos(mode: str, notes: list[str]) -> bool:
+    """``auto``: DNSMOS when it is installed (else a note); ``on``: required; ``off``: never."""
+    if mode == "off":
+        return False
+    reason = dnsmos_unavailable_reason()
+    if reason and mode == "on":
+        raise ScoringSetupError(f"--dnsmos on, but {reason}")
+    if reason:
+        notes.append(reason)
+    return not reason
+
+
+def score_scp_files(ref_scp: str, inf_scp: str, out_dir: Path, nj: int = 1, fs: int = 16000,
+                    dnsmos: str = "auto", composite_pesq: str = "wb", progress: bool = True) -> dict:
+    """Score every utterance of ``ref_scp`` (clean) against ``inf_scp`` (estimates) into
+    ``out_dir``; returns the summary (also ``out_dir/summary.json``). Each failure is one line on
+    stderr; an interrupted run keeps what was scored. ScoringSetupError before anything is scored."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        ref, inf = read_scp_dict(ref_scp), read_scp_dict(inf_scp)
+    except DataError as exc:
+        raise ScoringSetupError(f"error: {exc}") from None
+    items = [(k, ref.get(k), inf.get(k)) for k in list(ref) + [k for k in inf if k not in ref]]
+    plan = plan_for(fs, composite_pesq)
+    notes = list(plan.notes)
+    use_dnsmos = _use_dnsmos(dnsmos, notes)
+    for note in notes:
+        print(f"score.py: {note}", file=sys.stderr)
+    columns = list(plan.metrics) + (list(DNSMOS_KEYS) if use_dnsmos else [])
+    info = {"fs": fs, "composite_pesq": plan.composite_pesq, "notes": notes,
+            "ref_scp": str(ref_scp), "inf_scp": str(inf_scp)}
+
+    from tqdm import tqdm
+
+    results: list[UttResult] = []
+    finished = False
+    try:
+        bar = tqdm(total=len(items), desc="scoring", unit="utt", disable=not progress,
+                   file=sys.stderr)
+        for res in _run(items, plan, fs, use_dnsmos, nj):
+            results.append(res)
+            if res.reason():
+                tqdm.write(f"score.py: {res.utt_id}: {res.reason()}", file=sys.stderr)
+            bar.update(1)
+        bar.close()
+        finished = True
+    finally:  # even on Ctrl-C or a crash, keep what was scored
+        summary = write_outputs(out_dir, results, columns, info, partial=not finished)
+    print(f"score.py: scored {summary['num_scored']} of {summary['num_utts']} utterances "
+          f"({summary['num_failed']} failed) -> {out_dir}/per_utt.csv, summary.json",
+          file=sys.stderr)
+    return summary

@@ -1,8 +1,8 @@
-"""Systems trained once per seed: their run folders, mean and spread over seeds, and the Δ interval.
+"""Systems trained once per seed: mean and spread over seeds, and the Δ interval.
 
 With ``--seeds "0 1 2"`` the recipe driver trains every student system once per seed, as
-``exp/<system>_seed<N>`` (``exp/student_nokd_seed1``, ``exp/kd_mssp_dfkd_seed2``, ...). RESULTS reports
-such a system as one row:
+``exp/<system>_seed<N>`` (``exp/student_nokd_seed1``, ``exp/kd_mssp_dfkd_seed2``, ...; the folder
+names are dispatch.results.layout's). RESULTS reports such a system as one row:
 
 - each metric is the mean over seeds of the per-seed means (each over that seed's scored utterances);
 - its spread is the sample standard deviation across seeds (``ddof=1``), shown as ``mean ± std``;
@@ -16,49 +16,14 @@ its own means and the utterance-level :func:`dispatch.metrics.bootstrap.paired_b
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterable, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
 from dispatch.metrics.bootstrap import PairedDelta
 
-SEED_RUN = re.compile(r"^(?P<system>.+)_seed(?P<seed>[0-9]+)$")
-
 Scores = Mapping[str, float]  # utt_id -> one metric's value
-
-
-def split_seed(folder: str) -> tuple[str, Optional[int]]:
-    """``"kd_x_seed2"`` -> ``("kd_x", 2)``; a folder without the suffix -> ``(folder, None)``."""
-    m = SEED_RUN.match(folder)
-    return (m["system"], int(m["seed"])) if m else (folder, None)
-
-
-def system_of_folders(folders: Iterable[str]) -> list[str]:
-    """The sorted system names behind run folders (``kd_x_seed0``, ``kd_x_seed1``, ``kd_y`` -> kd_x, kd_y)."""
-    return sorted({split_seed(f)[0] for f in folders})
-
-
-def seed_folders(exp_root: Path, system: str) -> dict[Optional[int], str]:
-    """The run folders of ``system`` under ``exp_root``: ``{seed: folder}``, ordered by seed.
-
-    Its ``<system>_seed<N>`` folders when there are any (a plain ``<system>`` folder next to them is
-    then ignored), else ``{None: system}`` (which may not exist; the caller reports that).
-    """
-    seeded = {}
-    if Path(exp_root).is_dir():
-        for p in Path(exp_root).glob(f"{glob_escape(system)}_seed*"):
-            name, seed = split_seed(p.name)
-            if p.is_dir() and name == system and seed is not None:
-                seeded[seed] = p.name
-    return dict(sorted(seeded.items())) if seeded else {None: system}
-
-
-def glob_escape(text: str) -> str:
-    """``text`` with glob's special characters matched literally."""
-    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 def mean_and_spread(values: Sequence[float]) -> tuple[float, float]:

@@ -6,6 +6,16 @@
 ``kd_loss: none`` the loss is exactly that of ``ESPnetEnhancementModel``). ``t`` is the teacher's
 estimate of the same mixture, computed in eval mode under ``torch.no_grad``.
 
+``forward`` is three public steps, which the step benchmark (``dispatch.perf.step_timing``) and the
+teacher-output cache (``dispatch.models.teacher_cache``) use as well:
+
+* :meth:`ESPnetEnhDistillModel.student_estimate`: the student's ESPnet forward, unchanged; its
+  task loss, stats, weight and the estimate/reference/lengths its task loss compared;
+* :meth:`ESPnetEnhDistillModel.teacher_estimate`: the teacher's estimate (and its tapped
+  features when the KD loss needs them), or the cached one;
+* :meth:`ESPnetEnhDistillModel.kd_term`: the KD loss and its stats, or the skip of a batch whose
+  teacher estimate is not finite.
+
 Checkpoint layout: ``student.*`` and ``teacher.*`` keys. The teacher's parameters have
 ``requires_grad=False`` and are left out of the optimizer by ``EnhDistillTask``. Use
 ``dispatch.bin.export_student`` to write the student as a stock ESPnet model (prefix-free keys).
@@ -15,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
@@ -56,6 +67,61 @@ def capture_estimate(model: ESPnetEnhancementModel) -> Iterator[CapturedEstimate
         yield captured
     finally:
         del model.forward_loss
+
+
+def frozen_estimate(model: ESPnetEnhancementModel, speech_mix: torch.Tensor,
+                    speech_mix_lengths: Optional[torch.Tensor], **kwargs
+                    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+    """A frozen model's estimate [B, L] (read at ``forward_loss``) and its task-loss stats, from
+    ESPnet's forward under ``no_grad``: the distillation model's teacher and the teacher cache."""
+    with torch.no_grad(), capture_estimate(model) as cap:
+        _, stats, _ = model(speech_mix, speech_mix_lengths, **kwargs)
+    return cap.speech_pre[0].detach(), stats
+
+
+def run_tapped(tap: Optional[FeatureTap], keep: bool, run, *args, **kwargs):
+    """``(run(*args, **kwargs), features)``: the features ``tap`` stored during the call when
+    ``keep`` (None without a tap); the tap holds nothing afterwards."""
+    if tap is None:
+        return run(*args, **kwargs), None
+    tap.clear()
+    try:
+        out = run(*args, **kwargs)
+        return out, (tap.features if keep else None)
+    finally:
+        tap.clear()
+
+
+@dataclass
+class StudentEstimate:
+    """The student's step: ESPnet's ``(loss, stats, weight)`` and what its task loss compared."""
+
+    loss: torch.Tensor  # [] the task loss
+    stats: Dict[str, torch.Tensor]  # ESPnet's stats without "loss"
+    weight: torch.Tensor  # [] ESPnet's batch weight
+    estimate: torch.Tensor  # [B, L]
+    reference: torch.Tensor  # [B, L]
+    lengths: torch.Tensor  # [B]
+    features: Optional[List[torch.Tensor]] = None  # tapped layers, feature KD only
+
+
+@dataclass
+class TeacherEstimate:
+    """The teacher's step: its estimate, its task-loss stats and its tapped features."""
+
+    estimate: torch.Tensor  # [B, L]
+    stats: Dict[str, torch.Tensor]  # {} when read from the teacher-output cache
+    features: Optional[List[torch.Tensor]] = None  # tapped layers, feature KD only
+
+
+@dataclass
+class KDTerm:
+    """The KD step: the unweighted KD loss, its stats (no ``kd_`` prefix) and whether it was
+    skipped for a non-finite teacher estimate (then the loss is 0 and the stats are NaN)."""
+
+    loss: torch.Tensor  # []
+    stats: Dict[str, torch.Tensor]
+    skipped: bool
 
 
 class ESPnetEnhDistillModel(AbsESPnetModel):
@@ -107,13 +173,88 @@ class ESPnetEnhDistillModel(AbsESPnetModel):
         self.teacher.eval()
         return self
 
+    # ------------------------------------------------------------------ the steps of forward
+
+    @property
+    def kd_active(self) -> bool:
+        """Whether ``forward`` adds a KD term (a KD loss other than ``none``, a non-zero weight)."""
+        return self.kd_weight != 0.0 and not _is_none_loss(self.kd_loss)
+
+    @property
+    def feature_kd(self) -> bool:
+        """Whether the KD loss reads intermediate features (feature taps on both models)."""
+        return self._student_tap is not None
+
+    def remove_taps(self) -> None:
+        """Detach the feature hooks from both models (a model that will not be run again)."""
+        for tap in (self._teacher_tap, self._student_tap):
+            if tap is not None:
+                tap.remove()
+
+    def student_estimate(self, speech_mix: torch.Tensor,
+                         speech_mix_lengths: Optional[torch.Tensor] = None,
+                         **kwargs) -> StudentEstimate:
+        """Run the student's ESPnet forward unchanged: its task loss, stats and weight, and the
+        signals its task loss compared (plus its tapped features when the KD term needs them)."""
+        with capture_estimate(self.student) as cap:
+            (loss, stats, weight), features = run_tapped(
+                self._student_tap, self.kd_active, self.student,
+                speech_mix, speech_mix_lengths, **kwargs)
+        return StudentEstimate(
+            loss=loss, stats={k: v for k, v in stats.items() if k != "loss"}, weight=weight,
+            estimate=cap.speech_pre[0], reference=cap.speech_ref[0],
+            lengths=cap.speech_lengths, features=features)
+
     def teacher_forward(
         self, speech_mix: torch.Tensor, speech_mix_lengths: torch.Tensor, **kwargs
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         """The teacher's estimate [B, L] and its task-loss stats, without gradient."""
-        with torch.no_grad(), capture_estimate(self.teacher) as cap:
-            _, stats, _ = self.teacher(speech_mix, speech_mix_lengths, **kwargs)
-        return cap.speech_pre[0].detach(), stats
+        return frozen_estimate(self.teacher, speech_mix, speech_mix_lengths, **kwargs)
+
+    def teacher_estimate(self, speech_mix: torch.Tensor,
+                         speech_mix_lengths: Optional[torch.Tensor] = None,
+                         cached: Optional[torch.Tensor] = None, **kwargs) -> TeacherEstimate:
+        """The teacher's estimate of the batch, with its tapped features for feature KD.
+
+        ``cached``: the teacher-output cache's stream ``teacher_ref1`` [B, L] for this batch; it
+        replaces the teacher's forward (no stats, and no features: feature KD cannot use it).
+        """
+        if cached is not None:
+            if self._teacher_tap is not None:
+                raise ValueError("a teacher-output cache cannot serve feature KD (atkl)")
+            # trimmed like the references (ESPnet cuts them to the longest mixture)
+            longest = (int(speech_mix_lengths.max()) if speech_mix_lengths is not None
+                       else speech_mix.shape[1])
+            return TeacherEstimate(estimate=cached[..., :longest].float(), stats={})
+        (estimate, stats), features = run_tapped(
+            self._teacher_tap, True, self.teacher_forward, speech_mix, speech_mix_lengths,
+            **kwargs)
+        return TeacherEstimate(estimate=estimate, stats=stats, features=features)
+
+    def kd_term(self, student: StudentEstimate, teacher: TeacherEstimate) -> KDTerm:
+        """The KD loss between the two estimates (and features), unweighted, with its stats.
+
+        A non-finite teacher estimate skips the term: the loss is 0 and every stat of the KD
+        loss (``kd_loss.stat_keys()``) is NaN, so the stat keys stay the same on every batch.
+        """
+        length = min(student.estimate.shape[-1], teacher.estimate.shape[-1],
+                     student.reference.shape[-1])
+        if not torch.isfinite(teacher.estimate).all():
+            logging.warning("non-finite teacher output: KD term skipped for this batch")
+            nan = torch.full((), float("nan"), device=student.estimate.device)
+            return KDTerm(loss=student.loss.new_zeros(()), skipped=True,
+                          stats={key: nan.clone() for key in self.kd_loss.stat_keys()})
+        feats = {}
+        if student.features is not None:
+            feats = dict(student_feats=student.features, teacher_feats=teacher.features)
+        loss, stats = self.kd_loss(
+            student.estimate[..., :length],  # [B, L]
+            teacher.estimate[..., :length],  # [B, L]
+            student.reference[..., :length],  # [B, L]
+            student.lengths.clamp(max=length),  # [B]
+            **feats,
+        )
+        return KDTerm(loss=loss, stats=stats, skipped=False)
 
     def forward(
         self,
@@ -121,75 +262,31 @@ class ESPnetEnhDistillModel(AbsESPnetModel):
         speech_mix_lengths: Optional[torch.Tensor] = None,
         **kwargs,
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
-        for tap in (self._teacher_tap, self._student_tap):
-            if tap is not None:
-                tap.clear()
-        # teacher-output cache (dispatch.bin.cache_teacher): an extra stream, not for ESPnet
+        # teacher-output cache (dispatch.models.teacher_cache): an extra stream, not for ESPnet
         cached_teacher = kwargs.pop("teacher_ref1", None)  # [B, L]
         kwargs.pop("teacher_ref1_lengths", None)
-        with capture_estimate(self.student) as cap:
-            loss_task, stats, weight = self.student(speech_mix, speech_mix_lengths, **kwargs)
-        stats = {k: v for k, v in stats.items() if k != "loss"}
+        student = self.student_estimate(speech_mix, speech_mix_lengths, **kwargs)
+        loss_task = student.loss
+        stats = dict(student.stats)
         stats["loss_task"] = loss_task.detach()
-
-        if self.kd_weight != 0.0 and not _is_none_loss(self.kd_loss):
-            if cached_teacher is not None:
-                if self._teacher_tap is not None:
-                    raise ValueError("a teacher-output cache cannot serve feature KD (atkl)")
-                # trimmed like the references (ESPnet cuts them to the longest mixture)
-                teacher_wav = cached_teacher[..., : cap.speech_ref[0].shape[-1]].float()
-                teacher_stats = {}
-            else:
-                teacher_wav, teacher_stats = self.teacher_forward(
-                    speech_mix, speech_mix_lengths, **kwargs
-                )
-            for key, value in teacher_stats.items():
+        loss = loss_task
+        if self.kd_active:
+            teacher = self.teacher_estimate(speech_mix, speech_mix_lengths, cached=cached_teacher,
+                                            **kwargs)
+            for key, value in teacher.stats.items():
                 if key != "loss":
                     stats[f"teacher_{key}"] = value
-            student_wav = cap.speech_pre[0]  # [B, L]
-            ref_wav = cap.speech_ref[0]  # [B, L]
-            length = min(student_wav.shape[-1], teacher_wav.shape[-1], ref_wav.shape[-1])
-            feats = {}
-            if self._student_tap is not None:
-                feats = dict(
-                    student_feats=self._student_tap.features,
-                    teacher_feats=self._teacher_tap.features,
-                )
-            if torch.isfinite(teacher_wav).all():
-                loss_kd, kd_stats = self.kd_loss(
-                    student_wav[..., :length],
-                    teacher_wav[..., :length],
-                    ref_wav[..., :length],
-                    cap.speech_lengths.clamp(max=length),
-                    **feats,
-                )
-                skipped = 0.0
-            else:
-                logging.warning("non-finite teacher output: KD term skipped for this batch")
-                with torch.no_grad():  # only for the stat keys, reported as NaN
-                    _, kd_stats = self.kd_loss(
-                        student_wav[..., :length].detach(),
-                        torch.nan_to_num(teacher_wav[..., :length], 0.0, 0.0, 0.0),
-                        ref_wav[..., :length],
-                        cap.speech_lengths.clamp(max=length),
-                        **feats,
-                    )
-                kd_stats = {k: torch.full_like(torch.as_tensor(v, dtype=torch.float32), float("nan"))
-                            for k, v in kd_stats.items()}
-                loss_kd, skipped = loss_task.new_zeros(()), 1.0
-            loss = loss_task + self.kd_weight * loss_kd
-            stats["kd_grad_ratio"] = self.kd_grad_ratio(loss_task, loss_kd, skipped)
-            stats["loss_kd"] = loss_kd.detach() if not skipped else loss_task.new_tensor(float("nan"))
+            kd = self.kd_term(student, teacher)
+            skipped = 1.0 if kd.skipped else 0.0
+            loss = loss_task + self.kd_weight * kd.loss
+            stats["kd_grad_ratio"] = self.kd_grad_ratio(loss_task, kd.loss, skipped)
+            stats["loss_kd"] = (loss_task.new_tensor(float("nan")) if kd.skipped
+                                else kd.loss.detach())
             stats["kd_skipped"] = loss_task.new_tensor(skipped)
-            for key, value in kd_stats.items():
+            for key, value in kd.stats.items():
                 stats[f"kd_{key}"] = value.detach() if torch.is_tensor(value) else value
-        else:
-            loss = loss_task
         stats["loss"] = loss.detach()
-        for tap in (self._teacher_tap, self._student_tap):
-            if tap is not None:
-                tap.clear()
-        return force_gatherable((loss, stats, weight), loss.device)
+        return force_gatherable((loss, stats, student.weight), loss.device)
 
     def kd_grad_ratio(self, loss_task: torch.Tensor, loss_kd: torch.Tensor,
                       skipped: float) -> torch.Tensor:

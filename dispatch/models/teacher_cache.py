@@ -24,8 +24,9 @@ the sorted utterance list, load the teacher and write their own ark (``torch.set
 // nj)`` each); the scp files are merged in order at the end. ``batch_size > 1`` runs the teacher on zero-padded batches (for a GPU);
 ``batch_size 1`` is exact (padding changes models with utterance-level normalisation).
 
-The estimate is the one ``ESPnetEnhDistillModel`` reads online (ESPnet's forward, read at
-``forward_loss``), computed on the whole utterance. KD training reads it as one more data stream:
+The estimate is the one ``ESPnetEnhDistillModel`` reads online (its teacher step,
+:func:`dispatch.models.enh_distill.frozen_estimate`: ESPnet's forward, read at ``forward_loss``),
+computed on the whole utterance; the teacher is loaded by :func:`dispatch.models.teacher.load_teacher`. KD training reads it as one more data stream:
 ``--train_data_path_and_name_and_type DIR/teacher1.scp,teacher_ref1,kaldi_ark``.
 
 The cache is refused at start-up (:func:`check_teacher_cache`) when it cannot be valid: augmentation
@@ -45,6 +46,8 @@ import numpy as np
 import torch
 
 from dispatch.data.scp import read_scp_dict
+from dispatch.models.enh_distill import frozen_estimate
+from dispatch.models.teacher import DistillSetupError, load_teacher, teacher_sample_rate
 from dispatch.utils.io import atomic_write, atomic_write_text
 
 CACHE_NAME = "teacher_ref1"
@@ -69,16 +72,13 @@ def batches(items: List[str], size: int) -> Iterator[List[str]]:
 def teacher_estimates(teacher: torch.nn.Module, waves: List[np.ndarray], device: str
                       ) -> List[np.ndarray]:
     """The teacher's estimate of every waveform (zero-padded into one batch).  -> list of [L_i]"""
-    from dispatch.models.enh_distill import capture_estimate
-
     lengths = torch.tensor([len(w) for w in waves])  # [B]
     mix = torch.zeros(len(waves), int(lengths.max()))  # [B, L]
     for i, wave in enumerate(waves):
         mix[i, :len(wave)] = torch.from_numpy(wave)
     mix, lengths = mix.to(device), lengths.to(device)
-    with torch.no_grad(), capture_estimate(teacher) as cap:
-        teacher(mix, lengths, speech_ref1=torch.zeros_like(mix))
-    estimate = cap.speech_pre[0].float().cpu()  # [B, L']
+    estimate, _ = frozen_estimate(teacher, mix, lengths, speech_ref1=torch.zeros_like(mix))
+    estimate = estimate.float().cpu()  # [B, L']
     out = []
     for i, wave in enumerate(waves):
         est = np.zeros(len(wave), dtype=np.float32)  # an estimate shorter than L is zero-padded
@@ -129,16 +129,6 @@ def write_ark(ark: Path, estimates: Iterable[Tuple[str, np.ndarray]], dtype: str
     return out
 
 
-def write_cache(out_dir: Path, estimates: Iterator[Tuple[str, np.ndarray]],
-                dtype: str = "float32") -> int:
-    """Write teacher.ark, teacher1.scp and teacher1_shape under ``out_dir``; returns the count."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    shard = write_ark(out_dir / "teacher.ark", estimates, dtype)
-    write_index(out_dir, [shard])
-    return len(shard["scp"])
-
-
 def write_index(out_dir: Path, shards: List[dict]) -> None:
     """teacher1.scp and teacher1_shape from the shards' lines, in shard order."""
     for name, key in (("teacher1.scp", "scp"), ("teacher1_shape", "shape")):
@@ -164,8 +154,6 @@ def cache_shard(job: dict) -> dict:
     threads (None: leave torch's default). Also a process-pool worker (picklable in and out).
     """
     from espnet2.fileio.sound_scp import SoundScpReader
-
-    from dispatch.tasks.enh_distill import load_teacher
 
     if job.get("threads"):
         torch.set_num_threads(job["threads"])
@@ -213,8 +201,6 @@ def cache_teacher(teacher_config: str, teacher_model_file: str, data_dir: str, o
 
     Returns the number of utterances; ``out_dir/cache_info.json`` has the sizes and timings.
     """
-    from dispatch.tasks.enh_distill import load_teacher, teacher_sample_rate
-
     if dtype not in STORAGE_DTYPES:
         raise CacheError(f"--dtype {dtype}: choose one of {', '.join(STORAGE_DTYPES)}")
     if nj < 1 or batch_size < 1:
@@ -302,8 +288,6 @@ def cached_lengths(cache_scp: str) -> Dict[str, int]:
 
 def check_teacher_cache(args: argparse.Namespace) -> None:
     """Refuse (``DistillSetupError``, one line) a teacher cache that cannot be valid for ``args``."""
-    from dispatch.tasks.enh_distill import DistillSetupError
-
     stream = cache_stream(args)
     if stream is None:
         return

@@ -125,7 +125,8 @@ def atkl_conf(conf_dir: Path, overlay: Optional[str], teacher: torch.nn.Module,
 
 def time_pairs(size: CheckSize, conf_dir: Path, log) -> List[dict]:
     """Every pair x precision x method; one row per method with the figures of the table."""
-    from dispatch.perf.step_timing import METHODS as KNOWN, build_enh_model, run_benchmark
+    from dispatch.models.teacher import build_enh_model
+    from dispatch.perf.step_timing import METHODS as KNOWN, run_benchmark
 
     device = torch.device(size.device)
     rows = []
@@ -190,7 +191,8 @@ def table_row(pair: str, amp: Optional[str], result: dict) -> dict:
 def stft_comparison(size: CheckSize) -> dict:
     """Both STFT paths timed on the device at the check's batch size, and the automatic choice."""
     from dispatch.kd import stft_backend
-    from dispatch.kd.spectral import STFT_PATHS, stft_parts
+    from dispatch.kd.stft import stft_parts
+    from dispatch.kd.stft_backend import STFT_PATHS
 
     device = torch.device(size.device)
     samples = int(size.seconds * 16000)

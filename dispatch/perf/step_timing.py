@@ -8,6 +8,8 @@ loss and ONE backward carrying the task and KD gradients), ``kd`` (the KD loss f
 backward down to the student's detached estimate) and ``optim`` (Adam step + ``zero_grad``).
 ``step`` is their sum; ``step_cached`` = ``step - teacher`` is the step with a teacher-output cache
 (not for feature KD, which needs the teacher's features). Methods take turns step by step.
+The parts run the distillation model's own steps (``teacher_estimate``, ``student_estimate``,
+``kd_term`` of ``dispatch.models.enh_distill.ESPnetEnhDistillModel``), as its ``forward`` does.
 """
 from __future__ import annotations
 
@@ -37,18 +39,7 @@ METHODS: Dict[str, tuple] = {
 }
 
 
-# ----------------------------------------------------------------------------- models
-
-
-def build_enh_model(config) -> torch.nn.Module:
-    """An ESPnet enhancement model from a (possibly partial) training config, random weights.
-
-    ``config``: a YAML path or a dict of ESPnet enh training options."""
-    from espnet2.tasks.enh import EnhancementTask
-
-    from dispatch.perf.models import full_config, read_config
-
-    return EnhancementTask.build_model(full_config(read_config(config)))
+# ----------------------------------------------------------------------------- KD confs
 
 
 def default_atkl_pairs(teacher: torch.nn.Module, student: torch.nn.Module) -> List[List[str]]:
@@ -173,20 +164,15 @@ def _autocast(device: torch.device, amp: Optional[str]):
 
 
 def make_step(model, optimizer: torch.optim.Optimizer, batch: int, samples: int,
-              device: torch.device, amp: Optional[str], kd_on: bool, seed: int
+              device: torch.device, amp: Optional[str], seed: int
               ) -> Callable[[], Dict[str, float]]:
-    """A closure running one timed training step of ``model`` (an ``ESPnetEnhDistillModel``)."""
-    from dispatch.models.enh_distill import capture_estimate
-
+    """A closure running one timed training step of ``model`` (an ``ESPnetEnhDistillModel``),
+    made of the model's own steps: ``teacher_estimate``, ``student_estimate`` and ``kd_term``."""
     generator = torch.Generator().manual_seed(seed)
-    student = model.student
-    taps = (model._teacher_tap, model._student_tap)
+    kd_on = model.kd_active
 
     def step() -> Dict[str, float]:
         timer = Timer(device)
-        for tap in taps:
-            if tap is not None:
-                tap.clear()
         with timer.part("data"):
             ref = 0.1 * torch.randn(batch, samples, generator=generator)  # [B, L]
             mix = ref + 0.05 * torch.randn(batch, samples, generator=generator)  # [B, L]
@@ -194,33 +180,24 @@ def make_step(model, optimizer: torch.optim.Optimizer, batch: int, samples: int,
             mix, ref, lengths = (x.to(device, non_blocking=True) for x in (mix, ref, lengths))
         if kd_on:
             with timer.part("teacher"), _autocast(device, amp):
-                teacher_wav, _ = model.teacher_forward(mix, lengths, speech_ref1=ref)  # [B, L]
+                teacher = model.teacher_estimate(mix, lengths, speech_ref1=ref)
         with timer.part("student"):
-            with _autocast(device, amp), capture_estimate(student) as cap:
-                loss_task, _, _ = student(mix, lengths, speech_ref1=ref)
+            with _autocast(device, amp):
+                student = model.student_estimate(mix, lengths, speech_ref1=ref)
             if not kd_on:
-                loss_task.backward()
+                student.loss.backward()
         if kd_on:
             with timer.part("kd"):
-                est = cap.speech_pre[0]  # [B, L]
-                est_leaf = est.detach().requires_grad_(True)
-                length = min(est.shape[-1], teacher_wav.shape[-1], cap.speech_ref[0].shape[-1])
-                feats, leaves = {}, []
-                if model._student_tap is not None:
-                    s_feats = model._student_tap.features
-                    leaves = [f.detach().requires_grad_(True) for f in s_feats]
-                    feats = dict(student_feats=leaves, teacher_feats=model._teacher_tap.features)
+                leaves = as_leaves(student)  # the KD backward stops at the student's outputs
                 with _autocast(device, amp):
-                    loss_kd, _ = model.kd_loss(est_leaf[..., :length], teacher_wav[..., :length],
-                                               cap.speech_ref[0][..., :length],
-                                               cap.speech_lengths.clamp(max=length), **feats)
-                (model.kd_weight * loss_kd).backward()
+                    kd = model.kd_term(leaves, teacher)
+                if kd.loss.requires_grad:  # a skipped term (non-finite teacher) has no graph
+                    (model.kd_weight * kd.loss).backward()
             with timer.part("student"):
-                outputs = [loss_task, est]
-                grads = [torch.ones_like(loss_task), _zero_if_none(est_leaf.grad, est)]
-                if leaves:
-                    outputs += s_feats
-                    grads += [_zero_if_none(leaf.grad, f) for leaf, f in zip(leaves, s_feats)]
+                outputs = [student.loss, student.estimate] + list(student.features or [])
+                grads = [torch.ones_like(student.loss)] + [
+                    _zero_if_none(leaf.grad, out) for leaf, out in
+                    zip([leaves.estimate] + list(leaves.features or []), outputs[1:])]
                 torch.autograd.backward(outputs, grads)
         with timer.part("optim"):
             optimizer.step()
@@ -228,6 +205,17 @@ def make_step(model, optimizer: torch.optim.Optimizer, batch: int, samples: int,
         return timer.times
 
     return step
+
+
+def as_leaves(student):
+    """A copy of a ``StudentEstimate`` whose estimate [B, L] and features are detached leaves that
+    require grad, so that the KD loss's backward is timed on its own and stops there."""
+    import dataclasses
+
+    features = student.features
+    return dataclasses.replace(
+        student, estimate=student.estimate.detach().requires_grad_(True),
+        features=None if features is None else [f.detach().requires_grad_(True) for f in features])
 
 
 def _zero_if_none(grad: Optional[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
@@ -246,8 +234,7 @@ def prepare_method(method: str, kd_name: str, kd_conf: dict, teacher, student, b
     model = ESPnetEnhDistillModel(student, teacher, kd_loss, kd_weight=1.0).to(device)
     model.train()
     optimizer = torch.optim.Adam((p for p in model.parameters() if p.requires_grad), lr=1e-4)
-    step = make_step(model, optimizer, batch, samples, device, amp,
-                     kd_on=kd_name != "none", seed=seed)
+    step = make_step(model, optimizer, batch, samples, device, amp, seed=seed)
     return {"method": method, "kd_name": kd_name, "kd_conf": kd_conf, "model": model,
             "step": step, "records": [], "peak": 0}
 
@@ -268,13 +255,11 @@ def run_interleaved(runs: List[dict], warmup: int, steps: int, device: torch.dev
 def summarize_method(run: dict) -> dict:
     """Medians (ms) of every part, step totals and peak memory of one method's timed steps."""
     model, records, kd_name, kd_conf = run["model"], run["records"], run["kd_name"], run["kd_conf"]
-    for tap in (model._teacher_tap, model._student_tap):
-        if tap is not None:
-            tap.remove()
+    model.remove_taps()
     parts = {p: 1e3 * statistics.median(r.get(p, 0.0) for r in records) for p in PARTS}
     totals = [1e3 * sum(r.values()) for r in records]
     cached = [1e3 * (sum(r.values()) - r.get("teacher", 0.0)) for r in records]
-    cacheable = not model.kd_loss.feature_pairs  # feature KD (AT-KL) runs the teacher anyway
+    cacheable = not model.feature_kd  # feature KD (AT-KL) runs the teacher anyway
     result = {"method": run["method"], "kd_loss": kd_name, "kd_loss_conf": kd_conf,
               "median_ms": parts, "step_ms": statistics.median(totals),
               "step_cached_ms": statistics.median(cached) if cacheable else None,
@@ -328,6 +313,21 @@ def format_table(report: dict) -> str:
                      f"{stats['macs_G_per_s']:.3f} GMAC/s, RTF (CPU, 1 thread) "
                      f"{stats['rtf_cpu_1thread']:.4f}")
     return "\n".join(lines)
+
+
+def model_figures(student: torch.nn.Module, teacher: torch.nn.Module, fs: int, seconds: float
+                  ) -> Dict[str, dict]:
+    """``{"student": ..., "teacher": ...}``: params_M, macs_G_per_s and rtf_cpu_1thread of each
+    (``dispatch.deploy.stats.model_stats``) on copies, all parameters counted as trainable."""
+    from dispatch.deploy.stats import model_stats
+
+    figures = {}
+    for who, model in (("student", student), ("teacher", teacher)):
+        model = copy.deepcopy(model).cpu()
+        for p in model.parameters():  # the distillation model froze the teacher's
+            p.requires_grad_(True)
+        figures[who] = model_stats(model, fs, seconds)
+    return figures
 
 
 def run_benchmark(teacher: torch.nn.Module, student: torch.nn.Module, confs: Dict[str, tuple],

@@ -10,7 +10,9 @@ Every option of ``espnet2.bin.enh_train`` works unchanged and describes the *stu
     --kd_weight W               L = L_task + W * L_kd
 
 Start-up checks (one-line messages, no traceback, exit status 2): the teacher files exist, the
-weights match the config, the sample rates agree, and the KD method and its options are known.
+weights match the config, the sample rates agree (``dispatch.models.teacher``), a teacher-output
+cache can serve this training (``dispatch.models.teacher_cache``), and the KD method, its options
+and its layer paths are known.
 """
 
 from __future__ import annotations
@@ -18,11 +20,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import torch
-from espnet2.enh.espnet_model import ESPnetEnhancementModel
 from espnet2.tasks.enh import EnhancementTask
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import float_or_none, int_or_none, str_or_none
@@ -30,89 +30,13 @@ from espnet2.utils.types import float_or_none, int_or_none, str_or_none
 from dispatch.kd import build_kd_loss
 import dispatch.models.register  # noqa: F401  (separator: uformer for teacher and student)
 from dispatch.models.enh_distill import ESPnetEnhDistillModel
-from dispatch.utils.checkpoints import checkpoints_in
+from dispatch.models.teacher import DistillSetupError, check_teacher_sample_rate, load_teacher
+from dispatch.models.teacher_cache import check_teacher_cache
 from dispatch.tasks.trainer import SafeTrainer
-from dispatch.utils.weights import UnsafeWeightsError, load_weights
 
 #: Options this task adds to ESPnet's; ``export_student`` drops them from the student's config.
 DISTILL_OPTIONS = ("teacher_config", "teacher_model_file", "teacher_fs", "kd_loss",
                    "kd_loss_conf", "kd_weight", "kd_grad_ratio_interval")
-
-
-class DistillSetupError(ValueError):
-    """A configuration problem found at start-up; its message is one line for the user."""
-
-
-def _short_list(names: Sequence[str], limit: int = 2) -> str:  # keeps setup errors short
-    names = list(names)
-    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
-
-
-def load_teacher(
-    config: str, model_file: Optional[str], device: str = "cpu"
-) -> Tuple[ESPnetEnhancementModel, argparse.Namespace]:
-    """Build an ESPnet enh model from ``config`` and load ``model_file`` strictly.
-
-    ESPnet's own loader uses ``strict=False``; here a mismatch is an error that names the keys.
-    """
-    if config is None:
-        raise DistillSetupError("--teacher_config is required: pass the teacher's config.yaml")
-    if not Path(config).is_file():
-        raise DistillSetupError(
-            f"teacher config '{config}' does not exist: pass --teacher_config with the "
-            "config.yaml of a trained ESPnet enh model"
-        )
-    try:
-        teacher, teacher_args = EnhancementTask.build_model_from_file(config, None, "cpu")
-    except Exception as exc:  # noqa: BLE001 - any failure here is the config's fault
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DistillSetupError(
-            f"cannot build the teacher from '{config}': {first[:160]}; "
-            "check that it is an ESPnet enh config.yaml"
-        ) from None
-    if model_file is None:
-        raise DistillSetupError("--teacher_model_file is required: pass the teacher's .pth")
-    if not Path(model_file).is_file():
-        raise DistillSetupError(
-            f"teacher model file '{model_file}' does not exist: pass --teacher_model_file "
-            f"with one of the .pth files next to it ({checkpoints_in(Path(model_file).parent)})"
-        )
-    try:
-        state = load_weights(model_file)  # weights_only: a downloaded teacher cannot run code
-    except UnsafeWeightsError as exc:
-        raise DistillSetupError(f"--teacher_model_file: {exc}") from None
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]  # an ESPnet checkpoint.pth
-    expected = teacher.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    shape = [
-        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(v.shape)
-    ]
-    if missing or unexpected or shape:
-        parts = []
-        if missing:
-            parts.append(f"missing keys: {_short_list(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys: {_short_list(unexpected)}")
-        if shape:
-            parts.append(f"shape mismatch (file vs config): {_short_list(shape)}")
-        raise DistillSetupError(
-            f"teacher model file '{model_file}' does not match config '{config}' ("
-            + "; ".join(parts)
-            + "); pass the .pth that was trained with this config"
-        )
-    teacher.load_state_dict(state, strict=True)
-    return teacher.to(device), teacher_args
-
-
-def teacher_sample_rate(args: argparse.Namespace, teacher_args: argparse.Namespace) -> int:
-    if getattr(args, "teacher_fs", None) is not None:
-        return int(args.teacher_fs)
-    return int(getattr(teacher_args, "sample_rate", 8000))
 
 
 class EnhDistillTask(EnhancementTask):
@@ -160,14 +84,7 @@ class EnhDistillTask(EnhancementTask):
         student = super().build_model(args)
         kd_loss = cls.build_kd_loss(args)
         teacher, teacher_args = load_teacher(args.teacher_config, args.teacher_model_file)
-        fs_teacher = teacher_sample_rate(args, teacher_args)
-        fs_student = int(getattr(args, "sample_rate", 8000))
-        if fs_teacher != fs_student:
-            raise DistillSetupError(
-                f"teacher sample rate {fs_teacher} Hz differs from the student's "
-                f"--sample_rate {fs_student} Hz: use a teacher trained at {fs_student} Hz "
-                "(or pass --teacher_fs if the teacher's config records the wrong rate)"
-            )
+        check_teacher_sample_rate(args, teacher_args)
         try:
             return ESPnetEnhDistillModel(
                 student, teacher, kd_loss, kd_weight=args.kd_weight,
@@ -192,8 +109,6 @@ class EnhDistillTask(EnhancementTask):
         root = logging.getLogger()
         handlers, level = list(root.handlers), root.level
         try:
-            from dispatch.models.teacher_cache import check_teacher_cache
-
             check_teacher_cache(args)
             check_feature_taps(cls.build_model(args), int(getattr(args, "sample_rate", 8000)))
         finally:
@@ -218,7 +133,7 @@ class EnhDistillTask(EnhancementTask):
 def check_feature_taps(model: ESPnetEnhDistillModel, fs: int) -> None:
     """Feature KD: a layer path can exist yet never run (ESPnet's TCN calls the children of
     ``separator.tcn.network.2``, not the module itself). One short forward finds it at start-up."""
-    if getattr(model, "_student_tap", None) is None:
+    if not model.feature_kd:
         return
     x = 0.1 * torch.randn(1, max(fs // 4, 2048), generator=torch.Generator().manual_seed(0))
     model.eval()

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO, espnet_data_opts, make_student_workdir
+from helpers import REPO, espnet_data_opts, make_student_workdir
 
 RUNS = 20
 HARNESS = Path(__file__).with_name("ddp_harness.py")

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from conftest import tiny_tasnet_config, write_enh_model
+from helpers import tiny_tasnet_config, write_enh_model
 
 
 def dispatch_enhance() -> str:

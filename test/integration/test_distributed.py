@@ -23,7 +23,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO, espnet_data_opts, make_student_workdir
+from helpers import REPO, espnet_data_opts, make_student_workdir
 
 AUDIT_WRAPPER = textwrap.dedent('''
     """Run dispatch.bin.enh_distill_train, recording this rank's writes under OUT_DIR."""

@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import espnet_data_opts, make_student_workdir
+from helpers import espnet_data_opts, make_student_workdir
 from dispatch.kd import list_kd_losses
 
 CONF = {

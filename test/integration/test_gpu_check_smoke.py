@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import torch
 
-from conftest import REPO
+from helpers import REPO
 
 SCRIPT = REPO / "tools" / "gpu_check.sh"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, espnet_data_opts, make_student_workdir
+from helpers import REPO, espnet_data_opts, make_student_workdir
 
 MAX_EPOCH = 12
 TOLERANCE = 1e-6  # absolute, per weight (as test_resume.py); observed: 4.8e-7 once, float rounding

@@ -7,7 +7,7 @@ import re
 import shutil
 import subprocess
 
-from conftest import REPO, tiny_tasnet_config, write_enh_model
+from helpers import REPO, tiny_tasnet_config, write_enh_model
 
 MINI = REPO / "egs" / "mini" / "enh_distill1"
 FIRST = "cd egs/mini/enh_distill1 && ./run.sh --stop_stage 4"

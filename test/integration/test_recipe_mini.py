@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 
 MINI = REPO / "egs" / "mini" / "enh_distill1"
 SMALL = ["--local_data_opts", "--n_train 8 --n_valid 2 --n_test 3 --duration 1.5",

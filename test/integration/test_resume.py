@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, espnet_data_opts, make_student_workdir
+from helpers import REPO, espnet_data_opts, make_student_workdir
 
 MAX_EPOCH = 3
 TOLERANCE = 1e-6  # absolute, per weight; observed difference: 0.0 (bit-exact)

@@ -14,7 +14,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from helpers import REPO
 from dispatch.utils.stage_marker import check, mark
 from test_recipe_mini import copy_of_mini, sh
 

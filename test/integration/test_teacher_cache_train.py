@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from conftest import (espnet_data_opts, make_student_workdir, run_module, tiny_tasnet_config,
+from helpers import (espnet_data_opts, make_student_workdir, run_module, tiny_tasnet_config,
                       write_enh_model)
 
 

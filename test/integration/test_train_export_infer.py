@@ -8,7 +8,7 @@ import soundfile as sf
 import torch
 import yaml
 
-from conftest import (espnet_data_opts, make_student_workdir, real_pairs, run_module,
+from helpers import (espnet_data_opts, make_student_workdir, real_pairs, run_module,
                       tiny_tasnet_config, write_data_dir)
 
 TRAIN_OPTS = ["--ngpu", "0", "--num_workers", "0", "--max_epoch", "2", "--batch_size", "2",

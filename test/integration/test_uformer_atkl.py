@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import yaml
 
-from conftest import espnet_data_opts, make_student_workdir, run_module
+from helpers import espnet_data_opts, make_student_workdir, run_module
 
 SI_SNR = [{"name": "si_snr", "conf": {"eps": 1.0e-7}, "wrapper": "fixed_order",
            "wrapper_conf": {"weight": 1.0}}]

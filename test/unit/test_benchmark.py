@@ -6,11 +6,12 @@ import json
 import torch
 import yaml
 
-from conftest import tiny_tasnet_config
+from helpers import tiny_tasnet_config
 
 
 def test_benchmark_json_all_methods(tmp_path, capsys):
-    from dispatch.bin.benchmark import DEFAULT_METHODS, PARTS, main
+    from dispatch.bin.benchmark import main
+    from dispatch.perf.step_timing import DEFAULT_METHODS, PARTS
 
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(tiny_tasnet_config(16, 2, 32)))
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(tiny_tasnet_config(8, 1, 16)))

@@ -15,11 +15,11 @@ import soundfile as sf
 from dispatch.bin import make_mini_corpus, prep_custom, prep_dns, prep_vctk
 from dispatch.data.audio import resample
 from dispatch.data.scp import read_scp, validate_data_dir
-from conftest import SHARED_DATA, speech_folder
+from helpers import SHARED_DATA, speech_folder
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = SHARED_DATA  # $DISPATCH_TEST_DATA (conftest)
-VBD = speech_folder()  # real p232 pairs, else synthetic ones (conftest)
+SHARED = SHARED_DATA  # $DISPATCH_TEST_DATA (helpers)
+VBD = speech_folder()  # real p232 pairs, else synthetic ones (helpers)
 DNS3 = SHARED / "dns2020_test_3"
 needs_vbd = pytest.mark.skipif(not VBD.is_dir(), reason=f"real speech not found at {VBD}")
 needs_dns = pytest.mark.skipif(not DNS3.is_dir(), reason=f"DNS2020 test pairs not found at {DNS3}")

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import SHARED_DATA, full_args, real_pairs, tiny_tasnet_config, write_enh_model
+from helpers import SHARED_DATA, full_args, real_pairs, tiny_tasnet_config, write_enh_model
 
 
 def causal_config(**separator) -> dict:
@@ -253,7 +253,7 @@ def test_model_stats_reports_onnx_rtf_latency_and_chunk_rtf(tmp_path):
 def test_results_table_shows_onnx_rtf_and_latency_of_causal_systems(tmp_path):
     import json
 
-    from dispatch.bin.make_results import make_results
+    from dispatch.results.report import make_results
 
     root = tmp_path / "recipe" / "exp"
     stats = {"student_nokd": {"params_M": 0.01, "rtf_cpu_1thread": 0.02, "rtf_onnx_1thread": 0.011,
@@ -279,10 +279,10 @@ def test_causal_overlay_gives_a_streamable_student(recipe, tmp_path, monkeypatch
     """conf/kd/causal_mssp_dfkd.yaml names the causal student; merged, it builds a model that
     the chunked runner accepts (causal, cLN), with the recipe's KD options."""
     from dispatch.bin.merge_config import load_yaml, merge_config
-    from dispatch.deploy.loading import build_enh_model_from_config
+    from dispatch.models.teacher import build_enh_model as build_enh_model_from_config
     from dispatch.deploy.streaming import check_streamable
 
-    from conftest import REPO
+    from helpers import REPO
 
     folder = REPO / "egs" / recipe / "enh_distill1"
     monkeypatch.chdir(tmp_path)  # found from the overlay's folder, not only from the recipe's

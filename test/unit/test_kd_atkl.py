@@ -169,7 +169,7 @@ def test_atkl_real_models_backprop_into_student_only(pair):
 
 
 def test_list_modules_prints_every_path(tmp_path, capsys):
-    from conftest import tiny_tasnet_config, write_enh_model
+    from helpers import tiny_tasnet_config, write_enh_model
     from dispatch.bin.list_modules import main as list_modules
 
     files = write_enh_model(tmp_path, tiny_tasnet_config(8, 1, 16))

@@ -1,7 +1,7 @@
 """The fast STFT-based KD losses against a slow, dense float64 reference: values, selections, gradients.
 
 The reference spells every definition out with per-cell masks and scatter-adds (no shared sums, no
-edge tricks), so it checks the vectorised patch machinery of ``dispatch.kd.spectral`` and the custom
+edge tricks), so it checks the vectorised patch machinery of ``dispatch.kd.patches`` and the custom
 STFT backward at once. Definitions: the module docstrings of ``dfkd``, ``dispatch_kd`` and ``mssp``.
 """
 import math
@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from dispatch.kd import build_kd_loss, patch_selection_map
-from dispatch.kd.spectral import complex_stft, prefix_max
+from dispatch.kd.dfkd import prefix_max
+from dispatch.kd.stft import complex_stft
 
-from conftest import naive_select
+from helpers import naive_select
 
 N_FFT, HOP, EPS, BETA = 512, 128, 1e-8, 0.5
 

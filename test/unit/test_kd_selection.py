@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from dispatch.kd import build_kd_loss, patch_selection_map, select_patches
-from dispatch.kd.spectral import patch_index
+from dispatch.kd.patches import patch_index
 
-from conftest import naive_select
+from helpers import naive_select
 
 N_FFT, HOP = 512, 128
 
@@ -178,7 +178,7 @@ def test_dispatch_dfkd_is_two_band_mssp_with_equal_patches(patch_bins, k, floor_
 
 
 def test_crossover_floor_bounds_the_adapter_and_zero_is_published():
-    from dispatch.kd.spectral import dfkd_crossover
+    from dispatch.kd.dfkd import dfkd_crossover
     g = torch.Generator().manual_seed(2)
     mag = torch.rand(2, 7, 257, generator=g)
     mag[..., 3] = 50.0  # a jump at bin 3: the published adapter picks it
@@ -192,7 +192,7 @@ def test_crossover_floor_bounds_the_adapter_and_zero_is_published():
 
 
 def test_crossover_distribution_stats_over_valid_frames():
-    from dispatch.kd.spectral import crossover_stats
+    from dispatch.kd.dfkd import crossover_stats
     crossover = torch.tensor([[1, 2, 3, 4, 200], [10, 10, 10, 10, 10]])
     frames = torch.tensor([[True, True, True, True, False], [True, True, False, False, False]])
     stats = crossover_stats(crossover, frames, 512, 16000.0)

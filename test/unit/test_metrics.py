@@ -8,9 +8,9 @@ import pytest
 import soundfile as sf
 
 from dispatch.metrics import intrusive
-from conftest import SHARED_DATA
+from helpers import SHARED_DATA
 
-DATA = SHARED_DATA  # $DISPATCH_TEST_DATA (conftest)
+DATA = SHARED_DATA  # $DISPATCH_TEST_DATA (helpers)
 KNOWN = DATA / "pesq_known_answer"
 VBD = DATA / "vbd_test_p232"
 UTTS = ["p232_001", "p232_002", "p232_005"]  # 1.7 s, 2.7 s, 6.2 s; SNR 15.5, 11.3, 1.9 dB

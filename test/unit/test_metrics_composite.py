@@ -8,9 +8,9 @@ import pytest
 import soundfile as sf
 
 from dispatch.metrics import composite as C
-from conftest import SHARED_DATA
+from helpers import SHARED_DATA
 
-VBD = SHARED_DATA / "vbd_test_p232"  # $DISPATCH_TEST_DATA (conftest)
+VBD = SHARED_DATA / "vbd_test_p232"  # $DISPATCH_TEST_DATA (helpers)
 needs_vbd = pytest.mark.skipif(not VBD.is_dir(), reason=f"{VBD} is absent")
 
 

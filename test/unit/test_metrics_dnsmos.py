@@ -7,9 +7,9 @@ import pytest
 import soundfile as sf
 
 from dispatch.metrics.dnsmos import DNSMOS_KEYS, DnsmosScorer, dnsmos_unavailable_reason
-from conftest import SHARED_DATA
+from helpers import SHARED_DATA
 
-VBD = SHARED_DATA / "vbd_test_p232"  # $DISPATCH_TEST_DATA (conftest)
+VBD = SHARED_DATA / "vbd_test_p232"  # $DISPATCH_TEST_DATA (helpers)
 REASON = dnsmos_unavailable_reason()
 
 

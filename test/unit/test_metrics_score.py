@@ -11,8 +11,9 @@ import pytest
 import soundfile as sf
 
 from dispatch.bin import score
+from dispatch.metrics import scoring
 from dispatch.metrics.scoring import METRIC_KEYS
-from conftest import speech_folder
+from helpers import speech_folder
 
 VBD = speech_folder()  # real p232 pairs, else synthetic ones: these tests check behaviour, not values
 GOOD = "p232_001"  # the shortest pair (1.7 s)
@@ -129,7 +130,7 @@ def test_failing_metric_keeps_the_others(tmp_path: Path) -> None:
 
 
 def test_interrupted_run_keeps_what_was_scored(tmp_path: Path, monkeypatch) -> None:
-    real = score._work
+    real = scoring._work
     calls = []
 
     def flaky(item):
@@ -138,7 +139,7 @@ def test_interrupted_run_keeps_what_was_scored(tmp_path: Path, monkeypatch) -> N
             raise KeyboardInterrupt
         return real(item)
 
-    monkeypatch.setattr(score, "_work", flaky)
+    monkeypatch.setattr(scoring, "_work", flaky)
     utts = ["p232_001", "p232_002"]
     with pytest.raises(KeyboardInterrupt):
         _run(tmp_path, {u: VBD / "clean" / f"{u}.wav" for u in utts},

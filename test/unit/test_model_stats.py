@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from dispatch.bin.model_stats import count_macs_g_per_s, main, model_stats
+from dispatch.bin.model_stats import main
+from dispatch.deploy.stats import count_macs_g_per_s, model_stats
 
 
 class FramedLstm(torch.nn.Module):

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO, batch_from_pairs, full_args, real_pairs, tiny_tasnet_config
+from helpers import REPO, batch_from_pairs, full_args, real_pairs, tiny_tasnet_config
 
 RECIPES = ("vctk_noisy", "dns_ins20")
 PAPER_MODELS = ("teacher_tasnet", "student_tasnet", "teacher_dccrn", "student_dccrn",

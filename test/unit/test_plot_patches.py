@@ -5,6 +5,7 @@ import torch
 import yaml
 
 from dispatch.bin import plot_patches
+from dispatch.results import patch_figure
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -15,7 +16,7 @@ def test_draw_patch_figure_random_maps(tmp_path):
     kgs[100:] = np.nan
     maps = {"low": {"kgs": kgs, "mask": kgs > 0}, "high": {"kgs": -kgs, "mask": kgs < 0}}
     out = tmp_path / "sub" / "fig.png"
-    plot_patches.draw_patch_figure(rng.standard_normal((257, 20)), maps, str(out), 16000, 128)
+    patch_figure.draw_patch_figure(rng.standard_normal((257, 20)), maps, str(out), 16000, 128)
     assert out.read_bytes()[:8] == PNG_MAGIC
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO
+from helpers import REPO
 
 RECIPES = sorted(p.parent.parent for p in (REPO / "egs").glob("*/enh_distill1/conf/kd")
                  if p.parent.parent.parent.name != "TEMPLATE")
@@ -22,7 +22,7 @@ def test_recipes_found():
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda r: r.parent.name)
 def test_recipe_has_one_overlay_per_method_and_each_builds(recipe: Path):
     from dispatch.bin.merge_config import load_yaml, merge_config
-    from dispatch.bin.model_stats import build_enh_model
+    from dispatch.models.teacher import build_enh_model
     from dispatch.kd import build_kd_loss
     from dispatch.kd.features import FeatureTap
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import real_pairs, tiny_tasnet_config, write_data_dir, write_enh_model
+from helpers import real_pairs, tiny_tasnet_config, write_data_dir, write_enh_model
 
 
 def test_merge_config_adds_only_kd_options(tmp_path, capsys):

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from conftest import REPO
+from helpers import REPO
 
 
 def write_dir(directory, seconds, fs=16000):

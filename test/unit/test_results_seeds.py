@@ -11,8 +11,8 @@ import pytest
 
 from dispatch.bin import make_results as mr
 from dispatch.metrics.bootstrap import paired_bootstrap
-from dispatch.metrics.seeds import (mean_and_spread, seed_bootstrap, seed_folders, split_seed,
-                                    system_of_folders)
+from dispatch.metrics.seeds import mean_and_spread, seed_bootstrap
+from dispatch.results.layout import seed_folders, split_seed, system_of_folders
 
 from test_results import N, _write_system  # N utterances (+ one failed) per run
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import tiny_tasnet_config, write_enh_model
-from dispatch.tasks.enh_distill import DistillSetupError, load_teacher
+from helpers import tiny_tasnet_config, write_enh_model
+from dispatch.models.teacher import DistillSetupError, load_teacher
 
 
 def test_teacher_of_another_architecture_is_named_briefly(tmp_path):

@@ -7,7 +7,8 @@ import torch
 
 from dispatch.kd import build_kd_loss
 from dispatch.kd import stft_backend
-from dispatch.kd.spectral import STFT_PATHS, stft_parts
+from dispatch.kd.stft import stft_parts
+from dispatch.kd.stft_backend import STFT_PATHS
 
 
 @pytest.mark.parametrize("n_fft,hop,win,length", [(512, 128, 512, 16000), (512, 100, 400, 12345),
@@ -52,8 +53,28 @@ def test_kd_losses_equal_on_both_paths(monkeypatch, method, conf):
     torch.testing.assert_close(grads["custom"], grads["torch"], rtol=1e-4, atol=1e-8)
 
 
-def test_automatic_choice_is_measured_once_per_device(monkeypatch):
+def test_automatic_choice_is_fixed_per_device_type_and_never_timed(monkeypatch):
+    """A timed choice made training results depend on machine load (issue 13: a resumed run left
+    the uninterrupted trajectory when the other path won the timing): ``auto`` must not time."""
     monkeypatch.delenv(stft_backend.ENV_VAR, raising=False)
+    stft_backend.reset_choices()
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("the automatic STFT choice must not be timed")
+
+    monkeypatch.setattr(stft_backend, "time_backends", no_timing)
+    wav = torch.randn(2, 4000)
+    first = stft_parts(wav)
+    choice = stft_backend.chosen_backends()["cpu"]
+    assert choice == {"backend": "custom", "ms": None, "mode": "auto"}
+    assert stft_backend.AUTO_BACKEND == {"cpu": "custom", "cuda": "torch"}
+    torch.testing.assert_close(first, stft_parts(wav))
+    stft_backend.reset_choices("cpu")
+    assert "cpu" not in stft_backend.chosen_backends()
+
+
+def test_fastest_mode_is_measured_once_per_device(monkeypatch):
+    monkeypatch.setenv(stft_backend.ENV_VAR, "fastest")
     stft_backend.reset_choices()
     calls = []
     original = stft_backend.time_backends
@@ -70,8 +91,7 @@ def test_automatic_choice_is_measured_once_per_device(monkeypatch):
     assert len(calls) == 1 and choice["backend"] in stft_backend.BACKENDS
     assert set(choice["ms"]) == set(stft_backend.BACKENDS) and min(choice["ms"].values()) > 0
     torch.testing.assert_close(first, second)
-    stft_backend.reset_choices("cpu")
-    assert "cpu" not in stft_backend.chosen_backends()
+    stft_backend.reset_choices()
 
 
 def test_forced_backend_and_bad_value(monkeypatch):

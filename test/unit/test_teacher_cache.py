@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import batch_from_pairs, full_args, real_pairs, tiny_tasnet_config, write_data_dir
+from helpers import batch_from_pairs, full_args, real_pairs, tiny_tasnet_config, write_data_dir
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +78,8 @@ def test_cache_is_an_optional_stream():
 
 
 def refusal(args):
-    from dispatch.bin.cache_teacher import check_teacher_cache
-    from dispatch.tasks.enh_distill import DistillSetupError
+    from dispatch.models.teacher import DistillSetupError
+    from dispatch.models.teacher_cache import check_teacher_cache
 
     with pytest.raises(DistillSetupError) as exc:
         check_teacher_cache(args)
@@ -89,7 +89,7 @@ def refusal(args):
 
 
 def test_valid_cache_passes(cache, teacher_files):
-    from dispatch.bin.cache_teacher import check_teacher_cache
+    from dispatch.models.teacher_cache import check_teacher_cache
 
     check_teacher_cache(distill_args(teacher_files, cache["scp"], cache["work"] / "train"))
     check_teacher_cache(distill_args(teacher_files))  # no cache stream: nothing to check

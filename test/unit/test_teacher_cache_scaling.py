@@ -8,7 +8,7 @@ import kaldiio
 import numpy as np
 import pytest
 
-from conftest import tiny_tasnet_config, write_enh_model
+from helpers import tiny_tasnet_config, write_enh_model
 
 
 @pytest.fixture(scope="module")

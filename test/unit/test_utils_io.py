@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO
+from helpers import REPO
 from dispatch.utils.io import atomic_write, atomic_write_bytes, atomic_write_text
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import tiny_tasnet_config, write_enh_model
+from helpers import tiny_tasnet_config, write_enh_model
 from dispatch.utils.weights import UnsafeWeightsError, convert_to_weights, load_weights
 
 
@@ -51,7 +51,7 @@ def test_truncated_file_is_one_line(tmp_path):
 
 
 def test_teacher_with_payload_is_refused_at_setup(tmp_path):
-    from dispatch.tasks.enh_distill import DistillSetupError, load_teacher
+    from dispatch.models.teacher import DistillSetupError, load_teacher
 
     files = write_enh_model(tmp_path / "teacher", tiny_tasnet_config(8, 1, 16))
     marker = tmp_path / "payload_ran"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The shared stage driver of every enh_distill1 recipe (DESIGN.md §6). Recipes call it from run.sh
-# with their options; the logic lives in the Python entry points under dispatch/bin/.
+# The shared stage driver of every enh_distill1 recipe (doc/DESIGN.md §4, "The driver's stages").
+# Recipes call it from run.sh with their options; the logic lives in the Python library, behind
+# the entry points under dispatch/bin/.
 #
 #   1 data prep (local/data.sh)      5 student without KD           9 RESULTS.md
 #   2 data checks -> dump/raw         6 one KD student per config   10 pack the best KD student (.zip, .onnx)
@@ -86,6 +87,13 @@ preflight() {
 finished() { ! "${force}" && python3 -m dispatch.bin.stage_marker check "$@"; }
 mark() { "${dry_run}" || python3 -m dispatch.bin.stage_marker mark "$@"; }
 in_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
+# model_files RUN: set config/model (the trained pair of exp/RUN) and stock_config/stock_model (what
+# inference, scoring and the model figures load: a KD student's export), as dispatch.results.layout says
+model_files() {
+    local answer; answer=$(python3 -m dispatch.bin.query files "${expdir}" "$1" \
+        --inference_model "${inference_model}" --teacher_model "${teacher_model}")
+    IFS=$'\t' read -r config model stock_config stock_model <<< "${answer}"
+}
 
 # Training options shared by the teacher, the no-KD student and the KD students.
 data_opts=()
@@ -195,13 +203,12 @@ if in_stage 6; then
         mark "${cache}"
     fi
     for kd in ${kd_configs}; do
+      cache_opts=()  # a loss that taps the teacher's features (AT-KL) cannot train from the cache's outputs
+      use_cache=false; "${teacher_cache}" && use_cache=$(python3 -m dispatch.bin.query teacher_cache "${kd}")
+      "${use_cache}" && cache_opts=(--train_data_path_and_name_and_type "${cache}/teacher1.scp,teacher_ref1,kaldi_ark")
       for sys in $(seed_runs "kd_$(basename "${kd%.*}")"); do
         dir="${expdir}/${sys}"
         log "stage 6: KD student ${dir} (${kd})"
-        cache_opts=()  # AT-KL needs the teacher's features, which the cache does not hold
-        if "${teacher_cache}" && ! grep -qs '^kd_loss: *atkl' "${kd}"; then
-            cache_opts=(--train_data_path_and_name_and_type "${cache}/teacher1.scp,teacher_ref1,kaldi_ark")
-        fi
         run python3 -m dispatch.bin.merge_config "${student_config}" "${kd}" --out "${dir}/config_in.yaml"
         # shellcheck disable=SC2046
         train "${dir}" "${dir}/config_in.yaml" dispatch.bin.enh_distill_train "${inference_model}" \
@@ -214,20 +221,18 @@ fi
 if in_stage 7; then
     for sys in $(systems); do
         dir="${expdir}/${sys}"
-        model="${dir}/${inference_model}"; config="${dir}/config.yaml"
-        [ "${sys}" = teacher ] && model="${dir}/${teacher_model}"
-        if [[ "${sys}" = kd_* ]]; then  # the student alone, as a stock ESPnet model
-            src=(--files "${model}" "${config}")
-            if ! finished "${dir}/export" "${src[@]}"; then
+        model_files "${sys}"
+        if [ "${stock_model}" != "${model}" ]; then  # a KD student: the student alone, as a stock ESPnet model
+            export_dir=$(dirname "${stock_model}"); src=(--files "${model}" "${config}")
+            if ! finished "${export_dir}" "${src[@]}"; then
                 run python3 -m dispatch.bin.export_student "${dir}" --model_file "${inference_model}" \
-                    --out "${dir}/export"
-                mark "${dir}/export" "${src[@]}"
+                    --out "${export_dir}"
+                mark "${export_dir}" "${src[@]}"
             fi
-            model="${dir}/export/model.pth"; config="${dir}/export/config.yaml"
         fi
         for dset in ${test_sets}; do
             out="${dir}/enhanced_${dset}"
-            made_from=(--files "${model}" "${config}" "${dumpdir}/raw/${dset}/wav.scp" --opts="${inference_args}")
+            made_from=(--files "${stock_model}" "${stock_config}" "${dumpdir}/raw/${dset}/wav.scp" --opts="${inference_args}")
             finished "${out}" "${made_from[@]}" && continue
             log "stage 7: ${sys} enhances ${dset}"
             n_utt=$(wc -l < "${dumpdir}/raw/${dset}/wav.scp"); jobs=$(( inference_nj < n_utt ? inference_nj : n_utt ))
@@ -236,7 +241,7 @@ if in_stage 7; then
             # shellcheck disable=SC2086
             run ${decode_cmd} --gpu "${inf_gpu}" JOB=1:"${jobs}" "${out}/log/inference.JOB.log" \
                 python3 -m dispatch.bin.enh_inference --ngpu "${inf_gpu}" --fs "${fs}" \
-                --train_config "${config}" --model_file "${model}" \
+                --train_config "${stock_config}" --model_file "${stock_model}" \
                 --data_path_and_name_and_type "${dumpdir}/raw/${dset}/wav.scp,speech_mix,sound" \
                 --key_file "${out}/split/keys.JOB.scp" --output_dir "${out}/output.JOB" ${inference_args}
             run python3 -m dispatch.bin.scp merge "${out}/spk1.scp" \
@@ -263,12 +268,10 @@ if in_stage 8; then
             mark "${out}" "${made_from[@]}"
         done
         [ "${sys}" = noisy ] && continue
-        config="${expdir}/${sys}/config.yaml"; model="${expdir}/${sys}/${inference_model}"
-        [ "${sys}" = teacher ] && model="${expdir}/${sys}/${teacher_model}"
-        [[ "${sys}" = kd_* ]] && { config="${expdir}/${sys}/export/config.yaml"; model="${expdir}/${sys}/export/model.pth"; }
-        stats_from=(--name .model_stats.done --files "${config}" "${model}")
+        model_files "${sys}"
+        stats_from=(--name .model_stats.done --files "${stock_config}" "${stock_model}")
         finished "${expdir}/${sys}" "${stats_from[@]}" && continue
-        run python3 -m dispatch.bin.model_stats --config "${config}" --model_file "${model}" \
+        run python3 -m dispatch.bin.model_stats --config "${stock_config}" --model_file "${stock_model}" \
             --fs "${fs}" --out "${expdir}/${sys}/model_stats.json"
         mark "${expdir}/${sys}" "${stats_from[@]}"
     done

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Create a new recipe: egs/TEMPLATE/enh_distill1/setup.sh egs/my_corpus/enh_distill1
 # It links the shared driver and helpers, copies db.sh (the recipe's corpus paths) and the mini
-# recipe's configs as a starting point, and writes run.sh and a local/data.sh skeleton that says
-# what to fill in.
+# recipe's model configs as a starting point, links the shared KD overlays (conf/kd/ here), copies
+# the mini pair's own overlays (AT-KL layer paths, the causal student), and writes run.sh and a
+# local/data.sh skeleton that says what to fill in.
 set -euo pipefail
 if [ $# -ne 1 ]; then
     echo "Usage: $0 <new recipe dir>   e.g. $0 egs/my_corpus/enh_distill1" >&2; exit 1
@@ -17,8 +18,18 @@ for f in enh_distill.sh path.sh cmd.sh; do
 done
 ln -s "$(realpath --relative-to="${dir}" "${main_root}/utils")" "${dir}/utils"
 cp "${template}/db.sh" "${dir}/db.sh"   # the recipe's own file: set its corpus paths there
-cp -r "${main_root}/egs/mini/enh_distill1/conf/." "${dir}/conf/"
-rm -rf "${dir}/conf/bench"
+mini_conf="${main_root}/egs/mini/enh_distill1/conf"
+cp -r "${mini_conf}/." "${dir}/conf/"
+rm -rf "${dir}/conf/bench" "${dir}/conf/kd"
+mkdir -p "${dir}/conf/kd"
+for overlay in "${mini_conf}"/kd/*.yaml; do   # shared overlays are linked, the pair's own copied
+    name=$(basename "${overlay}")
+    if [ -f "${template}/conf/kd/${name}" ]; then
+        ln -s "$(realpath --relative-to="${dir}/conf/kd" "${template}/conf/kd/${name}")" "${dir}/conf/kd/${name}"
+    else
+        cp "${overlay}" "${dir}/conf/kd/${name}"
+    fi
+done
 
 cat > "${dir}/run.sh" <<'RUN'
 #!/usr/bin/env bash
