@@ -204,7 +204,11 @@ if in_stage 6; then
     fi
     for kd in ${kd_configs}; do
       cache_opts=()  # a loss that taps the teacher's features (AT-KL) cannot train from the cache's outputs
-      use_cache=false; "${teacher_cache}" && use_cache=$(python3 -m dispatch.bin.query teacher_cache "${kd}")
+      use_cache=false
+      if "${teacher_cache}"; then  # a sweep point's overlay exists only once a real run wrote it
+          if "${dry_run}" && [ ! -e "${kd}" ]; then use_cache=true
+          else use_cache=$(python3 -m dispatch.bin.query teacher_cache "${kd}"); fi
+      fi
       "${use_cache}" && cache_opts=(--train_data_path_and_name_and_type "${cache}/teacher1.scp,teacher_ref1,kaldi_ark")
       for sys in $(seed_runs "kd_$(basename "${kd%.*}")"); do
         dir="${expdir}/${sys}"
