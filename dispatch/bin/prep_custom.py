@@ -8,10 +8,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from dispatch.data.custom import prepare_custom
 from dispatch.data.mixing import MixConfig
+from dispatch.data.preparation import comma_numbers, run_preparation
 from dispatch.data.scp import DataError
 
 
@@ -36,33 +36,20 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _floats(text: str, option: str, n: int) -> list[float]:
-    """``n`` comma-separated numbers, or DataError naming the option."""
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        values = []
-    if len(values) != n:
-        raise DataError(f"{option} needs {n} comma-separated numbers, got '{text}'")
-    return values
-
-
 def main(cmd: list[str] | None = None) -> int:
     """Prepare the data dirs; returns the exit status."""
     a = get_parser().parse_args(cmd)
-    try:
+
+    def prepare() -> dict:
         if a.snr_low > a.snr_high or a.mixtures_per_clean < 1 or a.max_duration < 0:
             raise DataError("need --snr_low <= --snr_high, --mixtures_per_clean >= 1 and --max_duration >= 0")
-        level = None if a.level == "keep" else tuple(_floats(a.level, "--level", 2))
+        level = None if a.level == "keep" else tuple(comma_numbers(a.level, "--level", 2))
         cfg = MixConfig(a.fs, (a.snr_low, a.snr_high), level, seed=a.seed, write_noise=a.write_noise == "true")
-        sizes = prepare_custom(a.clean_dir, a.noise_dir, a.data_dir, a.audio_dir, cfg,
-                               _floats(a.fractions, "--fractions", 3), a.mixtures_per_clean, a.max_duration,
-                               max(1, a.nj))
-    except DataError as e:
-        print(f"ERROR: {e}", file=sys.stderr)
-        return 1
-    print(f"custom data in {a.data_dir}: " + ", ".join(f"{s} {n}" for s, n in sizes.items()) + " utterances")
-    return 0
+        return prepare_custom(a.clean_dir, a.noise_dir, a.data_dir, a.audio_dir, cfg,
+                              comma_numbers(a.fractions, "--fractions", 3), a.mixtures_per_clean,
+                              a.max_duration, max(1, a.nj))
+
+    return run_preparation("custom data", a.data_dir, prepare)
 
 
 if __name__ == "__main__":

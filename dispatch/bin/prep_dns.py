@@ -7,10 +7,10 @@ synthetic no_reverb test set, in data/{train,valid,test}.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from dispatch.data.dns import prepare_dns
 from dispatch.data.mixing import MixConfig
+from dispatch.data.preparation import run_preparation
 from dispatch.data.scp import DataError
 
 
@@ -38,20 +38,18 @@ def get_parser() -> argparse.ArgumentParser:
 def main(cmd: list[str] | None = None) -> int:
     """Prepare the data dirs; returns the exit status."""
     a = get_parser().parse_args(cmd)
-    try:
+
+    def prepare() -> dict:
         if a.snr_low > a.snr_high or a.level_low > a.level_high or a.segment <= 0:
             raise DataError("need --snr_low <= --snr_high, --level_low <= --level_high and --segment > 0")
         if not 0 < a.valid_fraction < 1:
             raise DataError(f"--valid_fraction must be between 0 and 1, got {a.valid_fraction}")
         cfg = MixConfig(a.fs, (a.snr_low, a.snr_high), (a.level_low, a.level_high), seed=a.seed,
                         write_noise=a.write_noise == "true")
-        sizes = prepare_dns(a.dns_root, a.data_dir, a.audio_dir, a.train_hours, a.valid_hours, a.segment,
-                            cfg, a.valid_fraction, max(1, a.nj))
-    except DataError as e:
-        print(f"ERROR: {e}", file=sys.stderr)
-        return 1
-    print(f"dns_ins20 in {a.data_dir}: " + ", ".join(f"{s} {n}" for s, n in sizes.items()) + " utterances")
-    return 0
+        return prepare_dns(a.dns_root, a.data_dir, a.audio_dir, a.train_hours, a.valid_hours,
+                           a.segment, cfg, a.valid_fraction, max(1, a.nj))
+
+    return run_preparation("dns_ins20", a.data_dir, prepare)
 
 
 if __name__ == "__main__":

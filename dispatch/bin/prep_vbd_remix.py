@@ -7,9 +7,9 @@ sets that share no utterance and no noise (see dispatch.data.vbd_remix).
 from __future__ import annotations
 
 import argparse
-import sys
 
 from dispatch.data.mixing import MixConfig
+from dispatch.data.preparation import comma_numbers, run_preparation
 from dispatch.data.scp import DataError
 from dispatch.data.vbd_remix import SETS, prepare_vbd_remix
 
@@ -34,23 +34,17 @@ def get_parser() -> argparse.ArgumentParser:
 def main(cmd: list[str] | None = None) -> int:
     """Prepare the data dirs; returns the exit status."""
     a = get_parser().parse_args(cmd)
-    try:
-        fractions = [float(v) for v in a.fractions.split(",")]
-        mixtures = [int(v) for v in a.mixtures.split(",")]
-    except ValueError:
-        fractions, mixtures = [], []
-    try:
-        if len(fractions) != 3 or len(mixtures) != 3 or min(mixtures) < 0 or a.snr_low > a.snr_high:
-            raise DataError("need --fractions and --mixtures of three comma-separated numbers each and "
-                            "--snr_low <= --snr_high")
+
+    def prepare() -> dict:
+        fractions = comma_numbers(a.fractions, "--fractions", 3)
+        mixtures = comma_numbers(a.mixtures, "--mixtures", 3, int)
+        if min(mixtures) < 0 or a.snr_low > a.snr_high:
+            raise DataError("need --mixtures of at least 0 each and --snr_low <= --snr_high")
         cfg = MixConfig(a.fs, (a.snr_low, a.snr_high), None, seed=a.seed, write_noise=True)
-        sizes = prepare_vbd_remix(a.pairs_dir, a.data_dir, a.audio_dir, cfg, fractions,
-                                  dict(zip(SETS, mixtures)), max(1, a.nj))
-    except DataError as e:
-        print(f"ERROR: {e}", file=sys.stderr)
-        return 1
-    print(f"vbd_remix data in {a.data_dir}: " + ", ".join(f"{s} {n}" for s, n in sizes.items()) + " utterances")
-    return 0
+        return prepare_vbd_remix(a.pairs_dir, a.data_dir, a.audio_dir, cfg, fractions,
+                                 dict(zip(SETS, mixtures)), max(1, a.nj))
+
+    return run_preparation("vbd_remix data", a.data_dir, prepare)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from dispatch.data.scp import DataError
+from dispatch.data.preparation import run_preparation
 from dispatch.data.vctk import prepare_vctk
 
 
@@ -27,14 +26,9 @@ def get_parser() -> argparse.ArgumentParser:
 def main(cmd: list[str] | None = None) -> int:
     """Prepare the data dirs; returns the exit status."""
     a = get_parser().parse_args(cmd)
-    try:
-        valid = [s for s in a.valid_spk.split(",") if s]
-        sizes = prepare_vctk(a.vctk_root, a.data_dir, a.audio_dir, a.fs, valid, max(1, a.nj))
-    except DataError as e:
-        print(f"ERROR: {e}", file=sys.stderr)
-        return 1
-    print(f"vctk_noisy in {a.data_dir}: " + ", ".join(f"{s} {n}" for s, n in sizes.items()) + " utterances")
-    return 0
+    valid = [s for s in a.valid_spk.split(",") if s]
+    return run_preparation("vctk_noisy", a.data_dir, lambda: prepare_vctk(
+        a.vctk_root, a.data_dir, a.audio_dir, a.fs, valid, max(1, a.nj)))
 
 
 if __name__ == "__main__":
