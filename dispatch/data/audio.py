@@ -48,6 +48,20 @@ def write_wav(path: str | os.PathLike, x: np.ndarray, fs: int, subtype: str = "P
     atomic_write(path, lambda tmp: sf.write(tmp, x, fs, subtype=subtype, format="WAV"), suffix=".wav")
 
 
+def at_fs(src: str | os.PathLike, fs: int, dst: str | os.PathLike) -> str:
+    """The path to list for ``src`` at ``fs``: ``src`` itself when it already is mono at ``fs``,
+    else a copy written to ``dst`` as ``read_mono`` reads it (channels averaged, resampled).
+    An unreadable file raises DataError."""
+    try:
+        info = sf.info(str(src))
+    except (RuntimeError, sf.LibsndfileError) as e:
+        raise DataError(f"{src}: cannot read audio ({e}); re-extract the corpus") from None
+    if info.samplerate == fs and info.channels == 1:
+        return str(Path(src).absolute())
+    write_wav(dst, read_mono(src, fs), fs)
+    return str(Path(dst).resolve())
+
+
 def find_audio(root: str | os.PathLike, extensions: Sequence[str] = AUDIO_EXTENSIONS) -> list[Path]:
     """Every audio file under ``root`` (recursive, case-insensitive extension), sorted by path."""
     root = Path(root)

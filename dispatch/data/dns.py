@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from dispatch.data.audio import Utterance, find_audio, read_mono, write_data_dir, write_wav
+from dispatch.data.audio import Utterance, at_fs, find_audio, read_mono, write_data_dir, write_wav
 from dispatch.data.mixing import MixConfig, MixJob, make_mixtures, split_files
 from dispatch.data.scp import DataError, pair_by_id
 
@@ -47,17 +47,6 @@ def test_pairs(root: Path) -> list[tuple[str, Path, Path]]:
                     "(noisy '*_fileid_N.wav' pairs with clean 'clean_fileid_N.wav')")
 
 
-def _at_fs(src: Path, fs: int, dst: Path) -> str:
-    """The original path when the file is already mono at ``fs``, else a converted copy."""
-    import soundfile as sf
-
-    info = sf.info(str(src))
-    if info.samplerate == fs and info.channels == 1:
-        return str(src.absolute())
-    write_wav(dst, read_mono(src, fs), fs)
-    return str(dst.resolve())
-
-
 def prepare_dns(root: str | None, data_dir: str, audio_dir: str, train_hours: float = 100.0,
                 valid_hours: float = 1.0, segment: float = 10.0, cfg: MixConfig = MixConfig(),
                 valid_fraction: float = 0.02, nj: int = 1) -> dict[str, int]:
@@ -80,8 +69,8 @@ def prepare_dns(root: str | None, data_dir: str, audio_dir: str, train_hours: fl
         jobs = [MixJob(f"dns_{name}_{i:07d}", (cfg.seed, code, i), length=length) for i in range(count)]
         utts = make_mixtures(jobs, c, n, cfg, str(Path(audio_dir, name)), nj=nj)
         sizes[name] = write_data_dir(Path(data_dir, name), utts)
-    utts = [Utterance(u, u, _at_fs(noisy, cfg.fs, Path(audio_dir, "test", "noisy", f"{u}.wav")),
-                      _at_fs(clean_file, cfg.fs, Path(audio_dir, "test", "clean", f"{u}.wav")))
+    utts = [Utterance(u, u, at_fs(noisy, cfg.fs, Path(audio_dir, "test", "noisy", f"{u}.wav")),
+                      at_fs(clean_file, cfg.fs, Path(audio_dir, "test", "clean", f"{u}.wav")))
             for u, noisy, clean_file in tests]
     sizes["test"] = write_data_dir(Path(data_dir, "test"), utts)
     return sizes

@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from dispatch.data.audio import Utterance, read_mono, write_data_dir, write_wav
+from dispatch.data.audio import Utterance, at_fs, read_mono, write_data_dir, write_wav
 from dispatch.data.mixing import MixConfig, MixJob, make_mixtures, split_files
 from dispatch.data.scp import DataError
 
@@ -75,9 +75,10 @@ def prepare_vbd_remix(pairs_dir: str | None, data_dir: str, audio_dir: str,
         jobs = [MixJob(f"{u}-m{k}", (cfg.seed, code, i, k), clean_index=i)
                 for i, u in enumerate(utts) for k in range(int(mixtures.get(name, 0)))]
         made = make_mixtures(jobs, files, noise, cfg, str(Path(audio_dir, name)), nj=nj) if jobs else []
-        if name == "test":  # the recorded mixtures themselves
-            made += [Utterance(u, u, str((root / "noisy" / f"{u}.wav").resolve()),
-                               str((root / "clean" / f"{u}.wav").resolve()),
+        if name == "test":  # the recorded mixtures themselves, converted where not mono at fs
+            recorded = Path(audio_dir, name, "recorded")
+            made += [Utterance(u, u, at_fs(root / "noisy" / f"{u}.wav", cfg.fs, recorded / "noisy" / f"{u}.wav"),
+                               at_fs(root / "clean" / f"{u}.wav", cfg.fs, recorded / "clean" / f"{u}.wav"),
                                str((noise_dir / f"{u}.wav").resolve()) if cfg.write_noise else None)
                      for u in utts]
         sizes[name] = write_data_dir(Path(data_dir, name), made)

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import soundfile as sf
 
-from dispatch.data.audio import Utterance, read_mono, write_data_dir, write_wav
+from dispatch.data.audio import Utterance, at_fs, read_mono, write_data_dir, write_wav
 from dispatch.data.scp import DataError, pair_by_id
 
 SUBDIRS = {"train": ("noisy_trainset_28spk_wav", "clean_trainset_28spk_wav"),
@@ -46,16 +46,9 @@ def _pairs(root: Path, part: str) -> list[tuple[str, Path, Path]]:
 
 
 def _convert(job: tuple[str, Path, int, str]) -> str:
-    """Path to use for one file at ``fs``: the original if it already is, else a resampled copy."""
-    utt, src, fs, dst = job
-    try:
-        info = sf.info(str(src))
-    except (RuntimeError, sf.LibsndfileError) as e:
-        raise DataError(f"{src}: cannot read audio ({e}); re-extract the corpus") from None
-    if info.samplerate == fs and info.channels == 1:
-        return str(src.absolute())
-    write_wav(dst, read_mono(src, fs), fs)
-    return str(Path(dst).resolve())
+    """``at_fs`` of one ``(utt, src, fs, dst)`` job (a picklable function for the process pool)."""
+    _, src, fs, dst = job
+    return at_fs(src, fs, dst)
 
 
 def prepare_vctk(root: str | None, data_dir: str, audio_dir: str, fs: int = 16000,
