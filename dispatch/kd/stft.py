@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from dispatch.kd.base import KDLoss
-from dispatch.kd.stft_backend import STFT_PATHS, CentredSTFT, choose_backend, torch_stft_parts
+from dispatch.kd.stft_backend import STFT_PATHS, choose_backend
 
 EPS = 1e-8
 
@@ -103,7 +103,7 @@ def stft_parts(wav: torch.Tensor, n_fft: int = 512, hop_length: int = 128,
 
     wav: [B, L] -> (real, imag), each [B, N, F] contiguous (frame-major), F = n_fft // 2 + 1,
     N = L // hop_length + 1. The window of ``win_length`` is centred in ``n_fft`` as torch does.
-    Runs the custom path or ``torch.stft``, whichever is faster on the device
+    Runs the custom path or ``torch.stft``, the one fixed for the device type
     (:mod:`dispatch.kd.stft_backend`); both give the same numbers and gradients.
     """
     if win_length > n_fft:
@@ -113,9 +113,7 @@ def stft_parts(wav: torch.Tensor, n_fft: int = 512, hop_length: int = 128,
     window = torch.hann_window(win_length, device=wav.device, dtype=wav.dtype)  # [W]
     left = (n_fft - win_length) // 2
     window = F.pad(window, (left, n_fft - win_length - left))  # [n_fft]
-    if choose_backend(wav.device, STFT_PATHS) == "torch":  # the fixed path of this device type
-        return torch_stft_parts(wav, window, n_fft, hop_length)
-    return CentredSTFT.apply(wav, window, n_fft, hop_length)
+    return STFT_PATHS[choose_backend(wav.device)](wav, window, n_fft, hop_length)
 
 
 def complex_stft(wav: torch.Tensor, n_fft: int = 512, hop_length: int = 128,

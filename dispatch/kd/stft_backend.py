@@ -118,7 +118,8 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_backends(paths: Dict[str, Callable[..., Parts]], device: torch.device,
+def time_backends(paths: Dict[str, Callable[..., Parts]] = STFT_PATHS,
+                  device: torch.device = torch.device("cpu"),
                   batch: int = 4, samples: int = 32000, n_fft: int = 512, hop_length: int = 128,
                   repeats: int = 3) -> Dict[str, float]:
     """Fastest forward + backward time (ms) of every STFT path on a random [batch, samples] signal."""
@@ -142,7 +143,7 @@ def time_backends(paths: Dict[str, Callable[..., Parts]], device: torch.device,
     return times
 
 
-def choose_backend(device: torch.device, paths: Dict[str, Callable[..., Parts]]) -> str:
+def choose_backend(device: torch.device, paths: Dict[str, Callable[..., Parts]] = STFT_PATHS) -> str:
     """The STFT path to use on ``device``: ``$DISPATCH_STFT`` when it names one, else
     ``AUTO_BACKEND`` for the device type, or the measured faster one under ``fastest``."""
     mode = os.environ.get(ENV_VAR, "").strip().lower() or "auto"

@@ -222,10 +222,8 @@ class ESPnetEnhDistillModel(AbsESPnetModel):
         if cached is not None:
             if self._teacher_tap is not None:
                 raise ValueError("a teacher-output cache cannot serve feature KD (atkl)")
-            # trimmed like the references (ESPnet cuts them to the longest mixture)
-            longest = (int(speech_mix_lengths.max()) if speech_mix_lengths is not None
-                       else speech_mix.shape[1])
-            return TeacherEstimate(estimate=cached[..., :longest].float(), stats={})
+            # trimmed like the references, to the padded batch (a shape: no device sync per step)
+            return TeacherEstimate(estimate=cached[..., :speech_mix.shape[-1]].float(), stats={})
         (estimate, stats), features = run_tapped(
             self._teacher_tap, True, self.teacher_forward, speech_mix, speech_mix_lengths,
             **kwargs)

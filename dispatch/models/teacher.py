@@ -28,7 +28,7 @@ import torch
 import yaml
 
 from dispatch.utils.checkpoints import checkpoints_in
-from dispatch.utils.weights import UnsafeWeightsError, load_weights
+from dispatch.utils.weights import UnsafeWeightsError, load_weights, model_state
 
 PathLike = Union[str, os.PathLike]
 ConfigLike = Union[PathLike, Mapping[str, Any]]
@@ -104,13 +104,6 @@ def enh_options(config: Union[ConfigLike, argparse.Namespace]) -> argparse.Names
     options = vars(EnhancementTask.get_parser().parse_args([]))
     options.update(read_config(config))
     return argparse.Namespace(**options)
-
-
-def model_state(weights: Any) -> Dict[str, torch.Tensor]:
-    """The state dict inside loaded weights (an ESPnet ``checkpoint.pth`` has it as ``model``)."""
-    if isinstance(weights, dict) and isinstance(weights.get("model"), dict):
-        return weights["model"]
-    return weights
 
 
 def weights_mismatch(model: torch.nn.Module, state: Mapping[str, Any]) -> List[str]:

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from dispatch.data.scp import read_scp_dict
+from dispatch.kd.registry import needs_teacher_features
 from dispatch.models.enh_distill import frozen_estimate
 from dispatch.models.teacher import DistillSetupError, load_teacher, teacher_sample_rate
 from dispatch.utils.io import atomic_write, atomic_write_text
@@ -293,9 +294,15 @@ def check_teacher_cache(args: argparse.Namespace) -> None:
         return
     cache_scp = stream[0]
     prefix = f"teacher cache '{cache_scp}' cannot be used: "
-    if getattr(args, "kd_loss", None) == "atkl":
-        raise DistillSetupError(prefix + "kd_loss atkl needs the teacher's intermediate features, "
-                                "which a cache of its outputs does not hold; drop the "
+    kd_loss = getattr(args, "kd_loss", None)
+    try:
+        taps_teacher = kd_loss is not None and needs_teacher_features(
+            kd_loss, **dict(getattr(args, "kd_loss_conf", None) or {}))
+    except (TypeError, ValueError):  # a bad KD conf: building the KD loss says what is wrong
+        taps_teacher = False
+    if taps_teacher:
+        raise DistillSetupError(prefix + f"kd_loss {kd_loss} needs the teacher's intermediate "
+                                "features, which a cache of its outputs does not hold; drop the "
                                 f"{CACHE_NAME} stream to run the teacher online")
     preprocessor = getattr(args, "preprocessor", None)
     if preprocessor == "dynamic_mixing":

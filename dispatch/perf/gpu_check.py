@@ -13,7 +13,8 @@ the teacher cache (the step without the teacher's forward), the KD loss's share 
 forward + backward, and the peak GPU memory. Then:
 
 * STFT: the custom path and plain ``torch.stft`` (forward + backward, [16, 64000]) on the device,
-  and the path that ``dispatch.kd.stft_backend`` chose automatically there;
+  and the path that ``dispatch.kd.stft_backend`` runs there (``AUTO_BACKEND`` unless
+  ``DISPATCH_STFT`` says otherwise), so a GPU run shows whether that fixed rule is the faster path;
 * teacher throughput: seconds of audio per second of the teacher's forward at batch 16 (what
   writing the cache on this GPU costs; the 100-hour figure follows);
 * training: ``python -m dispatch.bin.enh_distill_train --ngpu 1 --use_amp true`` runs 200 steps
@@ -189,19 +190,14 @@ def table_row(pair: str, amp: Optional[str], result: dict) -> dict:
 
 
 def stft_comparison(size: CheckSize) -> dict:
-    """Both STFT paths timed on the device at the check's batch size, and the automatic choice."""
+    """Both STFT paths timed on the device at the check's batch size, and the path the KD losses
+    run there."""
     from dispatch.kd import stft_backend
-    from dispatch.kd.stft import stft_parts
-    from dispatch.kd.stft_backend import STFT_PATHS
 
     device = torch.device(size.device)
     samples = int(size.seconds * 16000)
-    ms = stft_backend.time_backends(STFT_PATHS, device, batch=size.batch, samples=samples)
-    stft_parts(torch.zeros(1, 1024, device=device))  # makes the automatic choice on this device
-    chosen = stft_backend.chosen_backends()
-    key = next(iter(k for k in chosen if k.startswith(device.type)), None)
-    return {"ms": ms, "shape": [size.batch, samples],
-            "chosen": chosen[key]["backend"] if key else "forced by DISPATCH_STFT"}
+    ms = stft_backend.time_backends(device=device, batch=size.batch, samples=samples)
+    return {"ms": ms, "shape": [size.batch, samples], "chosen": stft_backend.choose_backend(device)}
 
 
 def teacher_throughput(rows: List[dict], size: CheckSize) -> List[dict]:
@@ -236,6 +232,13 @@ class Job:
             lines = text.strip().splitlines() or ["(no output)"]
             raise RuntimeError(f"{self.args[0]} failed ({code}), see {self.log_file}: {lines[-1]}")
         return text
+
+    def stop(self) -> None:
+        """Kill the job (the check failed before waiting for it) and close its log."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._out.close()
 
 
 def start_training(size: CheckSize, conf_dir: Path, work: Path) -> dict:
@@ -348,7 +351,7 @@ def format_report(report: dict) -> str:
                      f"{r['goals']}" + (f"  ({r['note']})" if r["note"] else ""))
     stft = report["stft"]
     lines.append(f"# STFT fwd+bwd {stft['shape']}: custom {stft['ms']['custom']:.2f} ms, torch.stft "
-                 f"{stft['ms']['torch']:.2f} ms; automatic choice on this device: {stft['chosen']}")
+                 f"{stft['ms']['torch']:.2f} ms; the KD losses run: {stft['chosen']}")
     for t in report["teacher_throughput"]:
         lines.append(f"# teacher cache on this device: {t['pair']} {t['precision']}: "
                      f"{t['audio_s_per_s']:.0f} s of audio per s, 100 h in "
@@ -389,9 +392,14 @@ def run_check(smoke: bool = False, out_dir: Optional[str] = None, conf_dir: Opti
     training = None
     if not skip_train and smoke:  # on the CPU the training runs beside the timing (2 cores)
         training = start_training(size, conf_dir, out / "train")
-    report["stft"] = stft_comparison(size)
-    report["rows"] = time_pairs(size, conf_dir, progress)
-    report["teacher_throughput"] = teacher_throughput(report["rows"], size)
+    try:
+        report["stft"] = stft_comparison(size)
+        report["rows"] = time_pairs(size, conf_dir, progress)
+        report["teacher_throughput"] = teacher_throughput(report["rows"], size)
+    except BaseException:
+        if training is not None:  # no training left behind when the timing fails
+            training["job"].stop()
+        raise
     atomic_write_text(out / "gpu_check.json", json.dumps(report, indent=2) + "\n")
     if not skip_train and not smoke:  # on the GPU only after the timing, which it would disturb
         training = start_training(size, conf_dir, out / "train")

@@ -30,7 +30,8 @@ from espnet2.utils.types import float_or_none, int_or_none, str_or_none
 from dispatch.kd import build_kd_loss
 import dispatch.models.register  # noqa: F401  (separator: uformer for teacher and student)
 from dispatch.models.enh_distill import ESPnetEnhDistillModel
-from dispatch.models.teacher import DistillSetupError, check_teacher_sample_rate, load_teacher
+from dispatch.models.teacher import (ESPNET_DEFAULT_FS, DistillSetupError, check_teacher_sample_rate,
+                                     load_teacher)
 from dispatch.models.teacher_cache import check_teacher_cache
 from dispatch.tasks.trainer import SafeTrainer
 
@@ -110,7 +111,7 @@ class EnhDistillTask(EnhancementTask):
         handlers, level = list(root.handlers), root.level
         try:
             check_teacher_cache(args)
-            check_feature_taps(cls.build_model(args), int(getattr(args, "sample_rate", 8000)))
+            check_feature_taps(cls.build_model(args), int(getattr(args, "sample_rate", ESPNET_DEFAULT_FS)))
         finally:
             for handler in root.handlers[len(handlers):]:
                 root.removeHandler(handler)

@@ -70,6 +70,13 @@ def _tensors_only(obj: Any) -> Any:
     return None
 
 
+def model_state(weights: Any) -> Dict[str, Any]:
+    """The state dict inside loaded weights (an ESPnet ``checkpoint.pth`` has it as ``model``)."""
+    if isinstance(weights, dict) and isinstance(weights.get("model"), dict):
+        return weights["model"]
+    return weights
+
+
 def convert_to_weights(src: PathLike, dst: PathLike) -> Dict[str, Any]:
     """Rewrite a TRUSTED model file as plain weights that :func:`load_weights` accepts.
 
@@ -81,9 +88,7 @@ def convert_to_weights(src: PathLike, dst: PathLike) -> Dict[str, Any]:
     state = torch.load(str(src), map_location="cpu", weights_only=False)
     if isinstance(state, torch.nn.Module):
         state = state.state_dict()
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]
-    clean = _tensors_only(state)
+    clean = _tensors_only(model_state(state))
     if not isinstance(clean, dict) or not any(isinstance(v, torch.Tensor) for v in clean.values()):
         raise UnsafeWeightsError(f"'{src}' holds no tensor state dict to convert")
     atomic_write(Path(dst), lambda tmp: torch.save(clean, tmp))

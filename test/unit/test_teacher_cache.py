@@ -97,7 +97,8 @@ def test_valid_cache_passes(cache, teacher_files):
 
 def test_refusals(cache, teacher_files, tmp_path):
     scp, train = cache["scp"], cache["work"] / "train"
-    assert "atkl" in refusal(distill_args(teacher_files, scp, train, kd_loss="atkl"))
+    assert "atkl" in refusal(distill_args(teacher_files, scp, train, kd_loss="atkl",
+                                          kd_loss_conf={"layer_pairs": [["encoder", "encoder"]]}))
     assert "dynamic_mixing" in refusal(distill_args(teacher_files, scp, train,
                                                     preprocessor="dynamic_mixing"))
     line = refusal(distill_args(teacher_files, scp, train, preprocessor="enh",
@@ -131,6 +132,7 @@ def test_train_main_refuses_with_one_line(cache, teacher_files, tmp_path, capsys
         main(["--config", str(cfg), "--output_dir", str(tmp_path / "exp"),
               "--teacher_config", str(teacher_files["config"]),
               "--teacher_model_file", str(teacher_files["model_file"]), "--kd_loss", "atkl",
+              "--kd_loss_conf", "{layer_pairs: [[encoder, encoder]]}",
               "--train_data_path_and_name_and_type", f"{train}/wav.scp,speech_mix,sound",
               "--train_data_path_and_name_and_type", f"{train}/spk1.scp,speech_ref1,sound",
               "--train_data_path_and_name_and_type", f"{cache['scp']},teacher_ref1,kaldi_ark"])
