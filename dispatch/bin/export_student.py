@@ -22,12 +22,10 @@ from typing import Dict, Optional, Sequence
 import torch
 import yaml
 
-from dispatch.utils.checkpoints import DEFAULT_CHECKPOINT, ESPNET_DEFAULT_CHECKPOINT, checkpoints_in
+from dispatch.utils.checkpoints import DEFAULT_MODEL_FILES, checkpoints_in
 from dispatch.utils.io import atomic_write, atomic_write_text
-from dispatch.utils.weights import load_weights
+from dispatch.utils.weights import load_weights, model_state
 
-#: Model files tried, in order, when --model_file is not given (the driver's default first).
-DEFAULT_MODEL_FILES = (DEFAULT_CHECKPOINT, ESPNET_DEFAULT_CHECKPOINT, "latest.pth")
 STUDENT_PREFIX = "student."
 
 
@@ -51,9 +49,8 @@ def find_model_file(exp_dir: Path, model_file: Optional[str]) -> Path:
 
 def student_state_dict(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Keep ``student.*`` keys, without the prefix; [teacher.* and kd_loss.* are dropped]."""
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]
-    student = {k[len(STUDENT_PREFIX):]: v for k, v in state.items() if k.startswith(STUDENT_PREFIX)}
+    student = {k[len(STUDENT_PREFIX):]: v for k, v in model_state(state).items()
+               if k.startswith(STUDENT_PREFIX)}
     if not student:
         raise ValueError("the model file has no 'student.*' weights: it is not a distillation "
                          "checkpoint (a stock ESPnet model needs no export)")

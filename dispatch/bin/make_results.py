@@ -3,19 +3,8 @@
     python -m dispatch.bin.make_results EXP_ROOT [--test_sets A B] [--nokd student_nokd] \
         [--published dispatch/metrics/published/dns_ins20.yaml ...] [--out_dir DIR]
 
-Reads the layout of doc/DESIGN.md, "Experiment layout" (dispatch.results.layout):
-  EXP_ROOT/<system>/scoring_<test_set>/per_utt.csv, summary.json   (from dispatch.bin.score)
-  EXP_ROOT/<system>/model_stats.json                               (from dispatch.bin.model_stats)
-Rows: noisy, teacher, the no-KD student, every kd_* system (sorted), then published rows.
-For each KD student, the difference from the no-KD student is the mean over utterances matched by
-id, with a 95 % paired-bootstrap interval (``--resamples`` resamples, fixed ``--seed``); ``*`` marks
-intervals that exclude 0.  A missing file gives ``—`` cells and a one-line warning, never a crash.
-A system trained on several seeds (``<system>_seed<N>`` folders, driver option ``--seeds``) is one row:
-mean over seeds ± sample std across seeds, and a two-level (seeds, then utterances) paired bootstrap
-for its Δ; see dispatch.metrics.seeds.  With one run per system the output is as without seeds.
-The plots: the KD gains with their intervals, and the best KD student's per-utterance Δ against
-the no-KD student's score (dispatch.results.plots).
-Outputs go to ``--out_dir`` (default: the folder holding EXP_ROOT, i.e. the recipe folder).
+What they hold (rows, Δ vs the no-KD student with paired-bootstrap intervals, seed runs, plots)
+is described in :mod:`dispatch.results.report`, which writes them (to ``--out_dir``).
 """
 from __future__ import annotations
 

@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from dispatch.results.layout import MODEL_FILES
+
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -34,7 +36,7 @@ def get_parser() -> argparse.ArgumentParser:
                         help="metric that picks the best KD student (SI_SNR if missing)")
     parser.add_argument("--model_file", default=None,
                         help="model file inside a non-KD system folder (default: the first of "
-                        "valid.si_snr_loss.best.pth, valid.loss.best.pth, latest.pth, model.pth)")
+                        f"{', '.join(MODEL_FILES)})")
     parser.add_argument("--onnx", action="store_true",
                         help="also write <system>.onnx (dispatch.bin.export_onnx's graph)")
     return parser

@@ -76,7 +76,8 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     try:
         teacher = load_model(args.teacher_config, args.teacher_model_file, args.device)
         student = load_model(args.student_config, args.student_model_file, args.device)
-    except ValueError as exc:  # dispatch.utils.weights.UnsafeWeightsError: one line
+    except ValueError as exc:  # UnsafeWeightsError (dispatch.utils.weights) or EnhModelError
+        # (dispatch.models.teacher): both ValueErrors whose message is one line
         raise SystemExit(f"plot_patches: error: {exc}") from None
     noisy_logmag, maps = selection_arrays(kd_loss, teacher, student, noisy.to(args.device),
                                           clean.to(args.device), fs)

@@ -34,7 +34,8 @@ from typing import Dict, Optional, Union
 import numpy as np
 import torch
 
-from dispatch.deploy.loading import load_espnet_model, onnx_metadata, onnx_session
+from dispatch.deploy.loading import load_espnet_model, onnx_session
+from dispatch.deploy.stats import rtf_test_input
 from dispatch.utils.io import atomic_write_bytes
 
 PathLike = Union[str, Path]
@@ -176,8 +177,7 @@ def measure_onnx_rtf(path_or_bytes, fs: int = 16000, seconds: float = 4.0, runs:
                      warmup: int = 1) -> float:
     """Median onnxruntime time (1 intra-op thread) of a ``seconds``-long input / ``seconds``."""
     session = onnx_session(path_or_bytes, threads=1)
-    x = (0.1 * torch.randn(1, int(round(fs * seconds)),
-                           generator=torch.Generator().manual_seed(0))).numpy()  # [1, L]
+    x = rtf_test_input(fs, seconds).numpy()  # [1, L]
     times = []
     for i in range(warmup + runs):
         start = time.perf_counter()

@@ -46,8 +46,9 @@ def _forward_fn(model: torch.nn.Module, fs: int) -> Callable[[torch.Tensor], obj
     return lambda x: model(x)
 
 
-def _test_input(fs: int, seconds: float) -> torch.Tensor:
-    """A fixed random ``seconds``-long signal.  -> [1, L]"""
+def rtf_test_input(fs: int, seconds: float) -> torch.Tensor:
+    """The fixed random ``seconds``-long signal that every figure here is measured on (also the
+    ONNX and chunked-streaming RTFs).  -> [1, L]"""
     generator = torch.Generator().manual_seed(0)
     return 0.1 * torch.randn(1, int(round(fs * seconds)), generator=generator)
 
@@ -61,7 +62,7 @@ def count_macs_g_per_s(model: torch.nn.Module, fs: int = 16000, seconds: float =
     """MACs (FLOPs / 2) of one forward pass per second of audio, in G."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    x = _test_input(fs, seconds)  # [1, L]
+    x = rtf_test_input(fs, seconds)  # [1, L]
     run = _forward_fn(model, fs)
     counter = FlopCounterMode(display=False)
     with warnings.catch_warnings():
@@ -76,7 +77,7 @@ def count_macs_g_per_s(model: torch.nn.Module, fs: int = 16000, seconds: float =
 def measure_rtf_cpu_1thread(model: torch.nn.Module, fs: int = 16000, seconds: float = 4.0,
                             runs: int = 5, warmup: int = 1) -> float:
     """Median single-thread CPU time of a forward pass divided by the audio duration."""
-    x = _test_input(fs, seconds)  # [1, L]
+    x = rtf_test_input(fs, seconds)  # [1, L]
     run = _forward_fn(model, fs)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

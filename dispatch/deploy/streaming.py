@@ -30,11 +30,13 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from typing import List, Optional
+from typing import List
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from dispatch.deploy.stats import rtf_test_input
 
 
 class NotStreamable(ValueError):
@@ -185,8 +187,7 @@ def algorithmic_latency_samples(kernel: int, stride: int, chunk: int) -> int:
 def measure_chunk_rtf(runner: StreamingTasNet, fs: int, chunk: int, seconds: float = 4.0,
                       warmup: int = 5) -> float:
     """Median single-thread time of one ``process(chunk)`` call / the chunk's duration."""
-    x = (0.1 * torch.randn(int(round(fs * seconds)),
-                           generator=torch.Generator().manual_seed(0))).numpy()  # [L]
+    x = rtf_test_input(fs, seconds)[0].numpy()  # [L]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     times = []
@@ -217,9 +218,3 @@ def streaming_stats(model: torch.nn.Module, fs: int, chunk_ms: float = 10.0,
             "rtf_chunk_1thread": measure_chunk_rtf(runner, fs, chunk, seconds),
             "streaming_note": f"chunk {chunk} samples; state {runner.state_numel()} floats"}
 
-
-def stream_file_wave(model: torch.nn.Module, wave, fs: int, chunk_ms: float = 10.0,
-                     runner: Optional[StreamingTasNet] = None) -> np.ndarray:
-    """Enhance a whole signal [L] through the chunked runner (``chunk_ms`` chunks) -> [L]."""
-    runner = runner or StreamingTasNet(model)
-    return runner.run(wave, chunk_samples_for(model, chunk_ms, fs))

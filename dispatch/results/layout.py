@@ -25,12 +25,12 @@ from typing import Iterable, Optional
 
 import yaml
 
-from dispatch.utils.checkpoints import DEFAULT_CHECKPOINT, ESPNET_DEFAULT_CHECKPOINT
+from dispatch.utils.checkpoints import DEFAULT_MODEL_FILES
 
 NOISY, TEACHER, NOKD = "noisy", "teacher", "student_nokd"
 KD_PREFIX = "kd_"
 #: Model files tried, in order, for a trained folder that is not a KD student.
-MODEL_FILES = (DEFAULT_CHECKPOINT, ESPNET_DEFAULT_CHECKPOINT, "latest.pth", "model.pth")
+MODEL_FILES = DEFAULT_MODEL_FILES + ("model.pth",)
 SEED_RUN = re.compile(r"^(?P<system>.+)_seed(?P<seed>[0-9]+)$")
 
 
@@ -90,9 +90,6 @@ class RunFolder:
     def model_stats(self) -> Path:
         return self.path / "model_stats.json"
 
-    def enhanced_dir(self, test_set: str) -> Path:
-        return self.path / f"enhanced_{test_set}"
-
     def scoring_dir(self, test_set: str) -> Path:
         return self.path / f"scoring_{test_set}"
 
@@ -123,16 +120,16 @@ class RunFolder:
             raise FileNotFoundError(f"'{self.config}' does not exist: '{self.name}' is not a trained "
                                     f"system; list {self.exp_root} for the systems")
         if self.is_kd_student():
-            config, weights = self.model_files("")
+            weights = self.export_dir / "model.pth"
             if not weights.is_file():
                 raise FileNotFoundError(f"'{weights}' is missing; export the student first: python "
                                         f"-m dispatch.bin.export_student {self.path} --out "
                                         f"{self.export_dir}")
-            return config, weights
+            return self.export_dir / "config.yaml", weights
         names = [model_file] if model_file else list(MODEL_FILES)
         for name in names:
             if (self.path / name).is_file():
-                return self.model_files(name)
+                return self.config, self.path / name
         raise FileNotFoundError(f"no model file in '{self.path}' (looked for {', '.join(names)}); "
                                 "name one with --model_file")
 

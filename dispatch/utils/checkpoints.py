@@ -14,6 +14,9 @@ from pathlib import Path
 DEFAULT_CHECKPOINT = "valid.si_snr_loss.best.pth"
 #: What a stock ESPnet enh training leaves with ESPnet's default best_model_criterion.
 ESPNET_DEFAULT_CHECKPOINT = "valid.loss.best.pth"
+#: Model files tried, in order, when none is named (``export_student``; ``dispatch.results.layout``
+#: adds ``model.pth``, the name of an imported or exported model).
+DEFAULT_MODEL_FILES = (DEFAULT_CHECKPOINT, ESPNET_DEFAULT_CHECKPOINT, "latest.pth")
 
 
 def checkpoints_in(directory: str | os.PathLike, limit: int = 8) -> str:
