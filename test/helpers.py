@@ -7,6 +7,7 @@ Tests import them with ``from helpers import ...``: ``test/`` is on ``sys.path``
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from pathlib import Path
@@ -89,32 +90,29 @@ def real_pairs(count: int, seconds: float = 1.0, offset: int = 0) -> List[tuple]
     return out
 
 
-_SYNTHETIC_FOLDER: List[Path] = []
-
-
+@functools.lru_cache(maxsize=None)
 def speech_folder(count: int = 10) -> Path:
     """A folder laid out like ``vbd_test_p232`` (``clean/`` and ``noisy/`` p232_NNN.wav at 16 kHz):
-    the real one under SHARED_DATA, else synthetic mini-corpus pairs of 1.5 to 3.75 s written once per
-    test process. For tests that need speech-like files, not reference answers."""
+    the real one under SHARED_DATA, else ``count`` synthetic mini-corpus pairs of 1.5 s and up (0.25 s
+    steps) written on the first call in a test process. Call it inside a test or fixture, not at
+    import. For tests that need speech-like files, not reference answers."""
     real = SHARED_DATA / "vbd_test_p232"
     if real.is_dir():
         return real
-    if not _SYNTHETIC_FOLDER:
-        import atexit
-        import shutil
-        import tempfile
+    import atexit
+    import shutil
+    import tempfile
 
-        from dispatch.data.mini import MiniConfig, synth_mixture
+    from dispatch.data.mini import MiniConfig, synth_mixture
 
-        folder = Path(tempfile.mkdtemp(prefix="dispatch_speech_"))
-        atexit.register(shutil.rmtree, folder, True)
-        for i in range(count):
-            _, _, noisy, clean, _ = synth_mixture(MiniConfig(duration=1.5 + 0.25 * i), "test", i)
-            for kind, x in (("clean", clean), ("noisy", noisy)):
-                (folder / kind).mkdir(exist_ok=True)
-                sf.write(folder / kind / f"p232_{i + 1:03d}.wav", x, 16000, subtype="PCM_16")
-        _SYNTHETIC_FOLDER.append(folder)
-    return _SYNTHETIC_FOLDER[0]
+    folder = Path(tempfile.mkdtemp(prefix="dispatch_speech_"))
+    atexit.register(shutil.rmtree, folder, True)
+    for i in range(count):
+        _, _, noisy, clean, _ = synth_mixture(MiniConfig(duration=1.5 + 0.25 * i), "test", i)
+        for kind, x in (("clean", clean), ("noisy", noisy)):
+            (folder / kind).mkdir(exist_ok=True)
+            sf.write(folder / kind / f"p232_{i + 1:03d}.wav", x, 16000, subtype="PCM_16")
+    return folder
 
 
 def write_data_dir(directory: Path, pairs: List[tuple], fs: int = 16000) -> Path:

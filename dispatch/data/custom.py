@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Sequence
 
 from dispatch.data.audio import find_audio, write_data_dir
-from dispatch.data.mixing import MixConfig, MixJob, make_mixtures, split_files
+from dispatch.data.mixing import SETS, MixConfig, MixJob, make_mixtures, split_files, split_fractions
 from dispatch.data.scp import DataError
-
-SETS = ("train", "valid", "test")
 
 
 def utt_id_for(path: Path, root: Path) -> str:
@@ -40,10 +38,7 @@ def prepare_custom(clean_dir: str | None, noise_dir: str | None, data_dir: str, 
     clean, noise = find_audio(clean_root), find_audio(noise_root)
     if not clean or not noise:
         raise DataError(f"no wav/flac files in {clean_root if not clean else noise_root}")
-    if len(fractions) != 3 or min(fractions) < 0 or sum(fractions) <= 0:
-        raise DataError(f"--fractions needs three non-negative numbers (train valid test), got {list(fractions)}")
-    total = sum(fractions)
-    groups = split_files(clean, [f / total for f in fractions], cfg.seed)
+    groups = split_files(clean, split_fractions(fractions), cfg.seed)
     ids = [utt_id_for(p, clean_root) for p in clean]
     dups = sorted(i for i, c in Counter(ids).items() if c > 1)
     if dups:

@@ -21,6 +21,8 @@ import numpy as np
 from dispatch.data.audio import Utterance, avoid_clipping, read_mono, rms, scale_noise_to_snr, write_wav
 from dispatch.data.scp import DataError
 
+SETS = ("train", "valid", "test")  # the three data sets a corpus preparation writes, in this order
+
 
 @dataclass(frozen=True)
 class MixConfig:
@@ -115,6 +117,15 @@ def make_mixtures(jobs: Sequence[MixJob], clean: Sequence[Path], noise: Sequence
             return pool.map(_make, jobs, chunksize=8)
     _init(clean, noise, cfg, out_dir)
     return [_make(j) for j in jobs]
+
+
+def split_fractions(fractions: Sequence[float]) -> list[float]:
+    """The train/valid/test shares ``fractions`` divided by their sum, for ``split_files``;
+    DataError unless there are three, none negative and not all zero."""
+    if len(fractions) != len(SETS) or min(fractions) < 0 or sum(fractions) <= 0:
+        raise DataError(f"--fractions needs three non-negative numbers (train valid test), got {list(fractions)}")
+    total = sum(fractions)
+    return [f / total for f in fractions]
 
 
 def split_files(files: Sequence[Path], fractions: Sequence[float], seed: int) -> list[list[Path]]:

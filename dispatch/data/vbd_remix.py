@@ -22,10 +22,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from dispatch.data.audio import Utterance, at_fs, read_mono, write_data_dir, write_wav
-from dispatch.data.mixing import MixConfig, MixJob, make_mixtures, split_files
+from dispatch.data.mixing import SETS, MixConfig, MixJob, make_mixtures, split_files, split_fractions
 from dispatch.data.scp import DataError
-
-SETS = ("train", "valid", "test")
 
 
 def find_pairs(pairs_dir: str | None) -> list[str]:
@@ -61,9 +59,10 @@ def prepare_vbd_remix(pairs_dir: str | None, data_dir: str, audio_dir: str,
                       nj: int = 1) -> dict[str, int]:
     """Write data_dir/{train,valid,test}; returns the set sizes (see the module docstring)."""
     ids = find_pairs(pairs_dir)
+    shares = split_fractions(fractions)
     root = Path(str(pairs_dir))
     clean_paths = [root / "clean" / f"{u}.wav" for u in ids]
-    groups = split_files(clean_paths, list(fractions), cfg.seed)
+    groups = split_files(clean_paths, shares, cfg.seed)
     sizes = {}
     for code, (name, files) in enumerate(zip(SETS, groups)):
         utts = [p.stem for p in files]

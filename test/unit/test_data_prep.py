@@ -15,13 +15,9 @@ import soundfile as sf
 from dispatch.bin import make_mini_corpus, prep_custom, prep_dns, prep_vctk
 from dispatch.data.audio import resample
 from dispatch.data.scp import read_scp, validate_data_dir
-from helpers import SHARED_DATA, speech_folder
+from helpers import REPO, SHARED_DATA, speech_folder  # speech_folder: real p232 pairs, else synthetic
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = SHARED_DATA  # $DISPATCH_TEST_DATA (helpers)
-VBD = speech_folder()  # real p232 pairs, else synthetic ones (helpers)
-DNS3 = SHARED / "dns2020_test_3"
-needs_vbd = pytest.mark.skipif(not VBD.is_dir(), reason=f"real speech not found at {VBD}")
+DNS3 = SHARED_DATA / "dns2020_test_3"
 needs_dns = pytest.mark.skipif(not DNS3.is_dir(), reason=f"DNS2020 test pairs not found at {DNS3}")
 # Real noisy names of the three shared DNS2020 no_reverb test pairs (challenge repository).
 DNS_NOISY_NAMES = {"fileid_44": "clnsp17_birds_413745_3_snr2_tl-23_fileid_44.wav",
@@ -114,8 +110,8 @@ def _write_48k(src: Path, dst: Path) -> None:
 @pytest.fixture
 def fake_vctk(tmp_path: Path) -> Path:
     """The VoiceBank+DEMAND layout at 48 kHz with 7 real p232 pairs under fake speaker ids."""
-    root = tmp_path / "VCTK_NOISY"
-    srcs = sorted((VBD / "clean").glob("*.wav"))[:7]
+    root, vbd = tmp_path / "VCTK_NOISY", speech_folder()
+    srcs = sorted((vbd / "clean").glob("*.wav"))[:7]
     names = {"train": ["p226_001", "p230_001", "p230_002", "p250_001", "p287_001"],
              "test": ["p232_001", "p257_001"]}
     i = 0
@@ -123,12 +119,11 @@ def fake_vctk(tmp_path: Path) -> Path:
                                          "test": ("noisy_testset_wav", "clean_testset_wav")}.items():
         for name in names[part]:
             _write_48k(srcs[i], root / clean_dir / f"{name}.wav")
-            _write_48k(VBD / "noisy" / srcs[i].name, root / noisy_dir / f"{name}.wav")
+            _write_48k(vbd / "noisy" / srcs[i].name, root / noisy_dir / f"{name}.wav")
             i += 1
     return root
 
 
-@needs_vbd
 def test_vctk_prep(fake_vctk: Path, tmp_path: Path) -> None:
     assert prep_vctk.main(["--vctk_root", str(fake_vctk), "--data_dir", str(tmp_path / "data"),
                            "--audio_dir", str(tmp_path / "wav")]) == 0
@@ -138,7 +133,7 @@ def test_vctk_prep(fake_vctk: Path, tmp_path: Path) -> None:
     assert sorted(sets["test"]) == ["p232_001", "p257_001"]
     assert (tmp_path / "data/train/spk2utt").read_text() == "p230 p230_001 p230_002\np250 p250_001\n"
     # 48 kHz -> 16 kHz gives back (nearly) the original 16 kHz recording
-    orig = sf.read(sorted((VBD / "clean").glob("*.wav"))[0])[0]
+    orig = sf.read(sorted((speech_folder() / "clean").glob("*.wav"))[0])[0]
     back = sf.read(dict(read_scp(tmp_path / "data/valid/spk1.scp"))["p226_001"])[0]
     n = min(len(orig), len(back))
     assert abs(len(orig) - len(back)) <= 1 and np.corrcoef(orig[:n], back[:n])[0, 1] > 0.99
@@ -160,7 +155,6 @@ def test_vctk_missing_variable_and_layout(tmp_path: Path, capsys: pytest.Capture
     assert "db.sh" in err and not (tmp_path / "data").exists()
 
 
-@needs_vbd
 def test_vctk_data_sh_unset_variable(tmp_path: Path) -> None:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     env.pop("VCTK_NOISY", None)
@@ -169,7 +163,6 @@ def test_vctk_data_sh_unset_variable(tmp_path: Path) -> None:
     assert r.returncode == 1 and r.stderr.startswith("ERROR: VCTK_NOISY is not set")
 
 
-@needs_vbd
 def test_vctk_unpaired_file(fake_vctk: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (fake_vctk / "clean_testset_wav/p232_001.wav").unlink()
     assert prep_vctk.main(["--vctk_root", str(fake_vctk), "--data_dir", str(tmp_path / "data"),
@@ -231,8 +224,8 @@ def test_dns_missing_variable_and_layout(tmp_path: Path, capsys: pytest.CaptureF
 @pytest.fixture
 def custom_folders(tmp_path: Path) -> tuple[Path, Path]:
     """Clean speech (nested, wav and 24 kHz flac) and real noise (noisy - clean, 8 kHz stereo too)."""
-    clean_dir, noise_dir = tmp_path / "my_clean", tmp_path / "my_noise"
-    for k, src in enumerate(sorted((VBD / "clean").glob("*.wav"))[:10]):
+    clean_dir, noise_dir, vbd = tmp_path / "my_clean", tmp_path / "my_noise", speech_folder()
+    for k, src in enumerate(sorted((vbd / "clean").glob("*.wav"))[:10]):
         x, fs = sf.read(src)
         sub = clean_dir / f"speaker{k % 2}" / "session1"
         sub.mkdir(parents=True, exist_ok=True)
@@ -241,7 +234,7 @@ def custom_folders(tmp_path: Path) -> tuple[Path, Path]:
         else:
             sf.write(sub / src.name, x, fs)
         if k < 3:
-            n = sf.read(VBD / "noisy" / src.name)[0] - x
+            n = sf.read(vbd / "noisy" / src.name)[0] - x
             (noise_dir / "a").mkdir(parents=True, exist_ok=True)
             if k == 2:
                 sf.write(noise_dir / "a" / "n2.wav", np.stack([resample(n, fs, 8000)] * 2, axis=1), 8000)
@@ -250,7 +243,6 @@ def custom_folders(tmp_path: Path) -> tuple[Path, Path]:
     return clean_dir, noise_dir
 
 
-@needs_vbd
 def test_custom_prep(custom_folders: tuple[Path, Path], tmp_path: Path) -> None:
     clean_dir, noise_dir = custom_folders
     opts = ["--clean_dir", str(clean_dir), "--noise_dir", str(noise_dir), "--snr_low", "0", "--snr_high", "10",

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from helpers import SHARED_DATA, full_args, real_pairs, tiny_tasnet_config, write_enh_model
+from helpers import full_args, speech_folder, tiny_tasnet_config, write_enh_model
 
 
 def causal_config(**separator) -> dict:
@@ -47,12 +47,9 @@ def torch_out(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
 
 
 def real_speech() -> list:
-    """Noisy VoiceBank p232 files, peak-normalised; synthetic mini-corpus mixtures without them."""
-    folder = SHARED_DATA / "vbd_test_p232" / "noisy"
-    if not folder.is_dir():
-        return [noisy / np.max(np.abs(noisy)) for _, noisy, _ in real_pairs(2, seconds=2.0)]
+    """The first two noisy files of helpers.speech_folder (VoiceBank p232, else synthetic), peak-normalised."""
     out = []
-    for path in sorted(folder.glob("*.wav"))[:2]:
+    for path in sorted((speech_folder() / "noisy").glob("*.wav"))[:2]:
         x, _ = sf.read(path, dtype="float32")
         out.append(x / np.max(np.abs(x)))
     return out
@@ -62,7 +59,8 @@ def real_speech() -> list:
 
 @pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])
 def test_onnx_equals_pytorch_on_speech_of_several_lengths(tmp_path, exporter):
-    from dispatch.deploy.onnx_export import export_onnx, onnx_metadata, onnx_session
+    from dispatch.deploy.loading import onnx_metadata, onnx_session
+    from dispatch.deploy.onnx_export import export_onnx
 
     model = build(causal_config() if exporter == "dynamo" else tiny_tasnet_config(16, 3, 32))
     report = export_onnx(model, tmp_path / "m.onnx", 16000, exporter=exporter)
@@ -279,7 +277,7 @@ def test_causal_overlay_gives_a_streamable_student(recipe, tmp_path, monkeypatch
     """conf/kd/causal_mssp_dfkd.yaml names the causal student; merged, it builds a model that
     the chunked runner accepts (causal, cLN), with the recipe's KD options."""
     from dispatch.bin.merge_config import load_yaml, merge_config
-    from dispatch.models.teacher import build_enh_model as build_enh_model_from_config
+    from dispatch.models.teacher import build_enh_model
     from dispatch.deploy.streaming import check_streamable
 
     from helpers import REPO
@@ -290,7 +288,7 @@ def test_causal_overlay_gives_a_streamable_student(recipe, tmp_path, monkeypatch
     merged = merge_config(load_yaml(folder / "conf" / "student.yaml"), load_yaml(overlay), str(overlay))
     assert merged["separator_conf"]["causal"] is True and "student_config" not in merged
     assert merged["kd_loss"] == load_yaml(folder / "conf" / "kd" / "mssp_dfkd.yaml")["kd_loss"]
-    check_streamable(build_enh_model_from_config(merged))
+    check_streamable(build_enh_model(merged))
     with pytest.raises(FileNotFoundError, match="student_config"):
         merge_config({}, {"kd_loss": "l2_mag", "student_config": "conf/nothing.yaml"}, str(overlay))
 

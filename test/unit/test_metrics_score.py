@@ -15,8 +15,13 @@ from dispatch.metrics import scoring
 from dispatch.metrics.scoring import METRIC_KEYS
 from helpers import speech_folder
 
-VBD = speech_folder()  # real p232 pairs, else synthetic ones: these tests check behaviour, not values
 GOOD = "p232_001"  # the shortest pair (1.7 s)
+
+
+@pytest.fixture
+def vbd() -> Path:
+    """Real p232 pairs, else synthetic ones: these tests check behaviour, not values."""
+    return speech_folder()
 
 
 def _scp(path: Path, entries: dict[str, object]) -> Path:
@@ -38,22 +43,22 @@ def _run(tmp_path: Path, ref: dict, inf: dict, *extra: str) -> tuple[dict, dict,
     return summary, _read_csv(out / "per_utt.csv"), out
 
 
-def test_bad_files_are_named_and_the_rest_is_scored(tmp_path: Path, capsys) -> None:
-    clean, fs = sf.read(VBD / "clean" / f"{GOOD}.wav")
-    noisy, _ = sf.read(VBD / "noisy" / f"{GOOD}.wav")
+def test_bad_files_are_named_and_the_rest_is_scored(tmp_path: Path, vbd: Path, capsys) -> None:
+    clean, fs = sf.read(vbd / "clean" / f"{GOOD}.wav")
+    noisy, _ = sf.read(vbd / "noisy" / f"{GOOD}.wav")
     d = tmp_path / "wav"
     d.mkdir()
     sf.write(d / "short.wav", noisy[:-160], fs)
     sf.write(d / "rate.wav", noisy, 8000)
     sf.write(d / "silent.wav", np.zeros_like(clean), fs)
     (d / "garbage.wav").write_bytes(b"RIFF....this is not audio")
-    ref = {"a_good": VBD / "clean" / f"{GOOD}.wav", "b_len": VBD / "clean" / f"{GOOD}.wav",
-           "c_rate": VBD / "clean" / f"{GOOD}.wav", "d_silent": d / "silent.wav",
-           "e_unreadable": VBD / "clean" / f"{GOOD}.wav", "f_missing": d / "nope.wav",
-           "g_no_inf": VBD / "clean" / f"{GOOD}.wav"}
-    inf = {"a_good": VBD / "noisy" / f"{GOOD}.wav", "b_len": d / "short.wav",
-           "c_rate": d / "rate.wav", "d_silent": VBD / "noisy" / f"{GOOD}.wav",
-           "e_unreadable": d / "garbage.wav", "f_missing": VBD / "noisy" / f"{GOOD}.wav"}
+    ref = {"a_good": vbd / "clean" / f"{GOOD}.wav", "b_len": vbd / "clean" / f"{GOOD}.wav",
+           "c_rate": vbd / "clean" / f"{GOOD}.wav", "d_silent": d / "silent.wav",
+           "e_unreadable": vbd / "clean" / f"{GOOD}.wav", "f_missing": d / "nope.wav",
+           "g_no_inf": vbd / "clean" / f"{GOOD}.wav"}
+    inf = {"a_good": vbd / "noisy" / f"{GOOD}.wav", "b_len": d / "short.wav",
+           "c_rate": d / "rate.wav", "d_silent": vbd / "noisy" / f"{GOOD}.wav",
+           "e_unreadable": d / "garbage.wav", "f_missing": vbd / "noisy" / f"{GOOD}.wav"}
     summary, rows, out = _run(tmp_path, ref, inf)
     expected = {"b_len": "length mismatch", "c_rate": "sample rate mismatch",
                 "d_silent": "silent reference", "e_unreadable": "unreadable file",
@@ -73,19 +78,19 @@ def test_bad_files_are_named_and_the_rest_is_scored(tmp_path: Path, capsys) -> N
     assert sorted(p.name for p in out.iterdir()) == ["errors.txt", "per_utt.csv", "summary.json"]
 
 
-def test_expected_rate_is_checked(tmp_path: Path) -> None:
-    ref = {GOOD: VBD / "clean" / f"{GOOD}.wav"}
-    inf = {GOOD: VBD / "noisy" / f"{GOOD}.wav"}
+def test_expected_rate_is_checked(tmp_path: Path, vbd: Path) -> None:
+    ref = {GOOD: vbd / "clean" / f"{GOOD}.wav"}
+    inf = {GOOD: vbd / "noisy" / f"{GOOD}.wav"}
     summary, rows, _ = _run(tmp_path, ref, inf, "--fs", "8000")
     assert "expected 8000 Hz" in rows[GOOD]["error"]
     assert summary["num_scored"] == 0
     assert any("PESQ_WB skipped" in n for n in summary["notes"])
 
 
-def test_parallel_jobs_give_the_same_scores_and_summary_keys(tmp_path: Path) -> None:
+def test_parallel_jobs_give_the_same_scores_and_summary_keys(tmp_path: Path, vbd: Path) -> None:
     utts = ["p232_001", "p232_002"]
-    ref = {u: VBD / "clean" / f"{u}.wav" for u in utts}
-    inf = {u: VBD / "noisy" / f"{u}.wav" for u in utts}
+    ref = {u: vbd / "clean" / f"{u}.wav" for u in utts}
+    inf = {u: vbd / "noisy" / f"{u}.wav" for u in utts}
     _, rows1, _ = _run(tmp_path / "nj1", ref, inf)
     s2, rows2, _ = _run(tmp_path / "nj2", ref, inf, "--nj", "2")
     assert list(rows1) == utts == list(rows2)
@@ -99,10 +104,10 @@ def test_parallel_jobs_give_the_same_scores_and_summary_keys(tmp_path: Path) -> 
     assert on_disk["SI_SNR"] == pytest.approx(s2["SI_SNR"])
 
 
-def test_kaldi_ark_entries(tmp_path: Path) -> None:
+def test_kaldi_ark_entries(tmp_path: Path, vbd: Path) -> None:
     kaldiio = pytest.importorskip("kaldiio")
-    clean, fs = sf.read(VBD / "clean" / f"{GOOD}.wav", dtype="int16")
-    noisy, _ = sf.read(VBD / "noisy" / f"{GOOD}.wav", dtype="int16")
+    clean, fs = sf.read(vbd / "clean" / f"{GOOD}.wav", dtype="int16")
+    noisy, _ = sf.read(vbd / "noisy" / f"{GOOD}.wav", dtype="int16")
     with kaldiio.WriteHelper(f"ark,scp:{tmp_path}/ref.ark,{tmp_path}/ark_ref.scp") as w:
         w(GOOD, (fs, clean))
     with kaldiio.WriteHelper(f"ark,scp:{tmp_path}/inf.ark,{tmp_path}/ark_inf.scp") as w:
@@ -112,16 +117,16 @@ def test_kaldi_ark_entries(tmp_path: Path) -> None:
 
     summary, rows, _ = _run(tmp_path, entries(tmp_path / "ark_ref.scp"),
                             entries(tmp_path / "ark_inf.scp"))
-    _, rows_wav, _ = _run(tmp_path / "wav", {GOOD: VBD / "clean" / f"{GOOD}.wav"},
-                          {GOOD: VBD / "noisy" / f"{GOOD}.wav"})
+    _, rows_wav, _ = _run(tmp_path / "wav", {GOOD: vbd / "clean" / f"{GOOD}.wav"},
+                          {GOOD: vbd / "noisy" / f"{GOOD}.wav"})
     assert summary["num_scored"] == 1
     assert float(rows[GOOD]["SI_SNR"]) == pytest.approx(float(rows_wav[GOOD]["SI_SNR"]), abs=1e-6)
 
 
-def test_failing_metric_keeps_the_others(tmp_path: Path) -> None:
-    clean, fs = sf.read(VBD / "clean" / f"{GOOD}.wav")
+def test_failing_metric_keeps_the_others(tmp_path: Path, vbd: Path) -> None:
+    clean, fs = sf.read(vbd / "clean" / f"{GOOD}.wav")
     sf.write(tmp_path / "quiet.wav", np.zeros_like(clean), fs)  # PESQ finds no utterance in it
-    summary, rows, _ = _run(tmp_path / "run", {GOOD: VBD / "clean" / f"{GOOD}.wav"},
+    summary, rows, _ = _run(tmp_path / "run", {GOOD: vbd / "clean" / f"{GOOD}.wav"},
                             {GOOD: tmp_path / "quiet.wav"})
     assert summary["num_scored"] == 1
     assert math.isnan(float(rows[GOOD]["PESQ_WB"])) and "PESQ_WB" in rows[GOOD]["error"]
@@ -129,7 +134,7 @@ def test_failing_metric_keeps_the_others(tmp_path: Path) -> None:
     assert "PESQ_WB" in " ".join(summary["metric_failures"][GOOD])
 
 
-def test_interrupted_run_keeps_what_was_scored(tmp_path: Path, monkeypatch) -> None:
+def test_interrupted_run_keeps_what_was_scored(tmp_path: Path, vbd: Path, monkeypatch) -> None:
     real = scoring._work
     calls = []
 
@@ -142,8 +147,8 @@ def test_interrupted_run_keeps_what_was_scored(tmp_path: Path, monkeypatch) -> N
     monkeypatch.setattr(scoring, "_work", flaky)
     utts = ["p232_001", "p232_002"]
     with pytest.raises(KeyboardInterrupt):
-        _run(tmp_path, {u: VBD / "clean" / f"{u}.wav" for u in utts},
-             {u: VBD / "noisy" / f"{u}.wav" for u in utts})
+        _run(tmp_path, {u: vbd / "clean" / f"{u}.wav" for u in utts},
+             {u: vbd / "noisy" / f"{u}.wav" for u in utts})
     out = tmp_path / "out"
     assert list(_read_csv(out / "per_utt.csv")) == ["p232_001"]
     assert json.loads((out / "summary.json").read_text())["partial"] is True

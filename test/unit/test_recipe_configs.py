@@ -12,7 +12,7 @@ from helpers import REPO
 
 RECIPES = sorted(p.parent.parent for p in (REPO / "egs").glob("*/enh_distill1/conf/kd")
                  if p.parent.parent.parent.name != "TEMPLATE")
-METHODS = {"l2_mag", "dfkd", "dispatch_l2", "dispatch_dfkd", "mssp_dfkd", "atkl"}
+METHODS = {"l2_mag", "sisnr", "dfkd", "dispatch_l2", "dispatch_dfkd", "mssp_dfkd", "atkl"}
 
 
 def test_recipes_found():

@@ -7,8 +7,7 @@ from pathlib import Path
 from dispatch.bin import query
 from dispatch.results.best import best_kd
 from dispatch.results.layout import ExperimentLayout
-
-REPO = Path(__file__).resolve().parents[2]
+from helpers import REPO
 
 
 def test_layout_lists_systems_and_their_model_files(tmp_path: Path, capsys) -> None:

@@ -9,10 +9,10 @@ from dispatch.bin.prep_vbd_remix import main as prep_main
 from dispatch.data.scp import read_scp_dict as read_scp
 
 
-def make_pairs(root, n=10, fs=16000):
+def make_pairs(root, n=10, fs=16000, seconds=1.0):
     rng = np.random.default_rng(0)
     for i in range(n):
-        clean = 0.1 * rng.standard_normal(fs + 400 * i).astype(np.float32)
+        clean = 0.1 * rng.standard_normal(int(seconds * fs) + 400 * i).astype(np.float32)
         noise = 0.05 * rng.standard_normal(len(clean)).astype(np.float32)
         for kind, x in (("clean", clean), ("noisy", clean + noise)):
             (root / kind).mkdir(parents=True, exist_ok=True)
@@ -45,6 +45,19 @@ def test_sets_share_no_utterance_and_no_noise(tmp_path):
     noise, _ = sf.read(audio / "test" / "sources_noise" / f"{u}.wav")
     diff = sf.read(pairs / "noisy" / f"{u}.wav")[0] - sf.read(pairs / "clean" / f"{u}.wav")[0]
     np.testing.assert_allclose(noise, diff, atol=1e-6)
+
+
+def test_recorded_pairs_are_listed_at_16k(tmp_path):
+    pairs = make_pairs(tmp_path / "pairs", n=4, fs=48000, seconds=0.5)
+    data, audio = tmp_path / "data", tmp_path / "audio"
+    assert prep_main(["--pairs_dir", str(pairs), "--data_dir", str(data), "--audio_dir", str(audio),
+                      "--fractions", "0.25,0.25,0.5", "--mixtures", "1,1,0"]) == 0
+    wav, spk1 = read_scp(data / "test" / "wav.scp"), read_scp(data / "test" / "spk1.scp")
+    assert len(wav) == 2 and set(wav) == set(spk1)  # only the recorded pairs (no test remixes)
+    for utt in wav:
+        for path in (wav[utt], spk1[utt]):
+            assert sf.info(path).samplerate == 16000
+        assert sf.info(wav[utt]).frames == sf.info(spk1[utt]).frames
 
 
 @pytest.mark.parametrize("args,needle", [([], "set VBD_PAIRS in db.sh"),

@@ -22,12 +22,16 @@ mini_conf="${main_root}/egs/mini/enh_distill1/conf"
 cp -r "${mini_conf}/." "${dir}/conf/"
 rm -rf "${dir}/conf/bench" "${dir}/conf/kd"
 mkdir -p "${dir}/conf/kd"
-for overlay in "${mini_conf}"/kd/*.yaml; do   # shared overlays are linked, the pair's own copied
+for overlay in "${template}"/conf/kd/*.yaml; do   # every shared overlay is linked
+    ln -s "$(realpath --relative-to="${dir}/conf/kd" "${overlay}")" "${dir}/conf/kd/$(basename "${overlay}")"
+done
+for overlay in "${mini_conf}"/kd/*.yaml; do   # then the mini pair's own overlays are copied
     name=$(basename "${overlay}")
-    if [ -f "${template}/conf/kd/${name}" ]; then
-        ln -s "$(realpath --relative-to="${dir}/conf/kd" "${template}/conf/kd/${name}")" "${dir}/conf/kd/${name}"
-    else
+    if [ ! -e "${dir}/conf/kd/${name}" ]; then
         cp "${overlay}" "${dir}/conf/kd/${name}"
+        # a copied kd_weight is mini's calibration, unlike that of the linked (uncalibrated) overlays
+        note="# mini's calibrated weight; recalibrate it (read kd_grad_ratio in train.log)"
+        sed -i "s/# as mssp_dfkd\$/${note}/" "${dir}/conf/kd/${name}"
     fi
 done
 
